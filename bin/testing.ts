@@ -1,0 +1,146 @@
+// `import { startServer } from 'herald/testing'`: a real Herald for test suites, Herald's own and
+// other projects'. Port 0, a temporary data directory, accounts created on request, clean shutdown.
+//
+//   const server = await startServer(t);              // node:test context: stopped by t.after
+//   const romeo = await server.login('romeo');         // creates romeo, STARTTLS, SCRAM, bind
+//   romeo.send(`<message to='juliet@localhost'><body>hi</body></message>`);
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema, type ConfigInput, type HeraldConfig } from '../conf/schema.js';
+import { createHerald } from './bootstrap.js';
+import { createLogger } from '../server/log.js';
+import type { HeraldServer } from '../server/server.js';
+import type { ModuleDefinition } from '../server/module-api.js';
+import { XmppClient, type LoginOptions } from '../server/client.js';
+
+export { XmppClient, matchElement } from '../server/client.js';
+export type { HeraldServer } from '../server/server.js';
+
+export interface TestServerOptions {
+  domain?: string;
+  /** Config keys, merged over the test defaults (ports 0 on 127.0.0.1, silent logs). */
+  config?: ConfigInput;
+  /** Shorthand for config.modules. */
+  modules?: Record<string, Record<string, unknown>>;
+  /** Replace the module list (default: all built-in modules). */
+  moduleList?: ModuleDefinition<unknown>[];
+  /** Keep data here instead of a fresh temporary directory (restart tests). */
+  dataDir?: string;
+  logLevel?: HeraldConfig['log_level'];
+}
+
+interface TestContextLike {
+  after(fn: () => unknown): void;
+}
+
+export const DEFAULT_PASSWORD = 'password';
+
+export class TestServer {
+  server!: HeraldServer;
+  readonly dataDir: string;
+  readonly domain: string;
+  private readonly ownsDataDir: boolean;
+  private readonly clients = new Set<XmppClient>();
+  private readonly users = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly options: TestServerOptions) {
+    this.ownsDataDir = options.dataDir === undefined;
+    this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
+    this.domain = options.domain ?? 'localhost';
+  }
+
+  get config(): HeraldConfig {
+    return this.server.config;
+  }
+
+  /** c2s (STARTTLS) port. */
+  get port(): number {
+    return this.server.ports.c2s!;
+  }
+
+  get directTlsPort(): number {
+    return this.server.ports.c2s_direct_tls!;
+  }
+
+  buildConfig(): HeraldConfig {
+    const input = this.options.config ?? {};
+    return configSchema.parse({
+      ...input,
+      domain: this.domain,
+      data_dir: this.dataDir,
+      log_level: this.options.logLevel ?? process.env.HERALD_TEST_LOG ?? 'silent',
+      listen: { interfaces: ['127.0.0.1'], http_interfaces: ['127.0.0.1'], ...input.listen },
+      modules: { ...input.modules, ...this.options.modules },
+    });
+  }
+
+  async start(): Promise<this> {
+    const config = this.buildConfig();
+    const { server } = createHerald(config, { log: createLogger(config.log_level), modules: this.options.moduleList, ephemeralPorts: true });
+    this.server = server;
+    await server.start();
+    this.stopped = false;
+    return this;
+  }
+
+  /** Stops and starts again on the same data directory (persistence across restarts). */
+  async restart(): Promise<void> {
+    await this.server.stop();
+    this.clients.clear();
+    await this.start();
+  }
+
+  async createUser(username: string, password = DEFAULT_PASSWORD): Promise<string> {
+    if (!this.users.has(username)) {
+      await this.server.createAccount(username, password);
+      this.users.add(username);
+    }
+    return `${username}@${this.domain}`;
+  }
+
+  /** A connected, unauthenticated client (stream open, features received). */
+  async connect(options: { directTls?: boolean } = {}): Promise<XmppClient> {
+    const client = await XmppClient.connect({
+      port: options.directTls ? this.directTlsPort : this.port,
+      domain: this.domain,
+      directTls: options.directTls,
+    });
+    this.clients.add(client);
+    return client;
+  }
+
+  /** Creates the account if needed and logs in (STARTTLS, SCRAM-SHA-1, bind). */
+  async login(username: string, options: Partial<LoginOptions> = {}): Promise<XmppClient> {
+    await this.createUser(username, options.password ?? DEFAULT_PASSWORD);
+    const client = await XmppClient.login({
+      port: options.directTls ? this.directTlsPort : this.port,
+      domain: this.domain,
+      username,
+      password: DEFAULT_PASSWORD,
+      ...options,
+    });
+    this.clients.add(client);
+    return client;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const client of this.clients) client.dropTcp();
+    await this.server.stop();
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Starts a server; with a node:test context, it stops after the test. */
+export async function startServer(t?: TestContextLike | TestServerOptions, options: TestServerOptions = {}): Promise<TestServer> {
+  const context = t && typeof (t as TestContextLike).after === 'function' ? (t as TestContextLike) : undefined;
+  const opts = context ? options : ((t as TestServerOptions | undefined) ?? options);
+  const server = new TestServer(opts);
+  await server.start();
+  context?.after(() => server.stop());
+  return server;
+}

@@ -1,0 +1,71 @@
+// The global config schema. Module keys live with their modules (`config:` in defineModule) and are
+// validated under `modules.<name>`. Every key has a default and a description; the example config
+// (conf/herald.example.yml) documents the same keys, and a test keeps the two in step.
+import { z } from 'zod';
+import { bytes, duration } from './units.js';
+
+const port = () => z.number().int().min(0).max(65535);
+
+export const listenSchema = z
+  .object({
+    interfaces: z.array(z.string()).default(['*']).describe("Addresses to listen on: '*' for all, 'localhost' for 127.0.0.1 and ::1, or IP addresses"),
+    c2s: port().default(5222).describe('Client connections with STARTTLS (0 disables)'),
+    c2s_direct_tls: port().default(5223).describe('Client connections with direct TLS, XEP-0368 (0 disables)'),
+    s2s: port().default(5269).describe('Server-to-server connections (federation)'),
+    component: port().default(5347).describe('External components, XEP-0114'),
+    http: port().default(5280).describe('Plain HTTP: WebSocket, host-meta, push inbox, upload'),
+    http_interfaces: z.array(z.string()).default(['localhost']).describe('Addresses for the plain HTTP listener'),
+    https: port().default(5281).describe('HTTPS: the same services over TLS'),
+  })
+  .strict();
+
+export const tlsSchema = z
+  .object({
+    cert: z.string().optional().describe('PEM certificate (chain) file; absent: a self-signed certificate in data_dir'),
+    key: z.string().optional().describe('PEM private key file for tls.cert'),
+  })
+  .strict();
+
+export const c2sSchema = z
+  .object({
+    require_encryption: z.boolean().default(true).describe('Require STARTTLS before authentication'),
+    allow_plain_auth: z.boolean().default(true).describe('Offer SASL PLAIN (only ever over TLS)'),
+    auth_timeout: duration().prefault('60s').describe('Close streams that have not authenticated within this time'),
+    max_auth_failures: z.number().int().min(1).max(10).default(3).describe('Failed SASL attempts on one stream before it is closed'),
+    keepalive_interval: duration().prefault('5 minutes').describe('Send a whitespace keepalive after this much silence'),
+    max_resources: z.number().int().min(1).max(1000).default(20).describe('Connected resources per account'),
+  })
+  .strict();
+
+export const limitsSchema = z
+  .object({
+    max_stanza_size: bytes().prefault('256 KiB').describe('Largest stanza accepted, in bytes'),
+    max_xml_depth: z.number().int().min(4).max(1000).default(64).describe('Deepest XML nesting accepted'),
+    max_attributes: z.number().int().min(4).max(1000).default(64).describe('Most attributes on one element'),
+    max_attribute_length: bytes().prefault('16 KiB').describe('Longest attribute value, in characters'),
+    max_connections_per_ip: z.number().int().min(1).default(32).describe('Open connections from one IP address'),
+    auth_failures_per_ip: z.number().int().min(1).default(20).describe('Failed logins from one IP within auth_failure_window before further attempts are refused'),
+    auth_failure_window: duration().prefault('5 minutes').describe('Window for auth_failures_per_ip'),
+    read_rate: bytes().prefault('128 KiB').describe('Bytes per second a connection may send (token bucket; reading pauses beyond it)'),
+    read_burst: bytes().prefault('1 MiB').describe('Token bucket size for read_rate'),
+    max_write_queue: bytes().prefault('2 MiB').describe('Unsent bytes queued for a slow reader before its stream is closed'),
+    exempt: z.array(z.string()).default(['127.0.0.1', '::1']).describe('Addresses exempt from per-IP limits and read_rate'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    domain: z.string().min(1).prefault('localhost').describe('The XMPP domain served'),
+    data_dir: z.string().prefault('./data').describe('Directory for the SQLite database, the generated certificate and uploads'),
+    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info').describe('Log level'),
+    listen: listenSchema.default(listenSchema.parse({})),
+    tls: tlsSchema.default({}),
+    c2s: c2sSchema.default(c2sSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    modules: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).default({}).describe('Per-module settings, by module name'),
+    modules_disabled: z.array(z.string()).default([]).describe('Built-in modules not to load'),
+  })
+  .strict();
+
+export type HeraldConfig = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,408 @@
+// The server: owns config, storage, hooks, router, sessions and listeners, and loads the modules.
+// One HeraldServer serves one domain for now (multi-host arrives with `hosts:`).
+
+import { createRequire } from 'node:module';
+import type { Server as NetServer } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { HeraldConfig } from '../conf/schema.js';
+import type { Store } from '../storage/store.js';
+import { HookBus, type HookName, type Hooks } from './hooks.js';
+import { IqRegistry, type IqScope, type IqType } from './iq.js';
+import { parseJid, normalizeLocalpart, type Jid } from './jid.js';
+import type { Logger } from './log.js';
+import type {
+  AccountService,
+  DiscoView,
+  ModuleContext,
+  ModuleDefinition,
+  PreAuthIqHandler,
+  ServerInfo,
+  Services,
+  SessionSlot,
+  StreamInfo,
+  StreamStage,
+} from './module-api.js';
+import { Router } from './router.js';
+import type { Session } from './session.js';
+import { SessionRegistry } from './sessions.js';
+import { deriveScramCredentials, verifyPasswordAgainst } from './sasl/scram.js';
+import { saslprep } from './sasl/saslprep.js';
+import type { ScramCredentials, ScramHash } from './sasl/mechanism.js';
+import type { XmlElement } from './xml/element.js';
+import { StreamError } from './errors.js';
+import { IpLimiter } from './limits.js';
+import { listenC2s, type C2sStream } from './c2s.js';
+import { tlsServerEndPoint } from './sasl/channel-binding.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export interface HeraldServerOptions {
+  config: HeraldConfig;
+  store: Store;
+  modules: ModuleDefinition<unknown>[];
+  log: Logger;
+  tls: { certPem: string; keyPem: string };
+  /** SCRAM iteration count for new passwords (tests lower it to save time). */
+  scramIterations?: number;
+  /**
+   * Listeners to start on a random free port whatever the config says (test servers; in the
+   * config itself 0 means "off").
+   */
+  ephemeralPorts?: boolean;
+}
+
+interface StreamFeatureEntry {
+  stage: StreamStage;
+  build: (stream: StreamInfo) => XmlElement | undefined;
+}
+
+export class HeraldServer {
+  readonly config: HeraldConfig;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly hooks: HookBus;
+  readonly iq = new IqRegistry();
+  readonly sessions = new SessionRegistry();
+  readonly router: Router;
+  readonly hosts: Set<string>;
+  readonly domain: string;
+  readonly limiter: IpLimiter;
+  readonly info: ServerInfo;
+  /** Live c2s streams (authenticated or not), for shutdown. */
+  readonly streams = new Set<C2sStream>();
+  readonly preAuthIq = new Map<string, PreAuthIqHandler>();
+  readonly streamFeatures: StreamFeatureEntry[] = [];
+  secureContext: SecureContext;
+  /** RFC 5929 tls-server-end-point data for our certificate (computed once). */
+  serverEndPoint: Buffer | null = null;
+  /** Actual listening ports once started (useful with port 0). */
+  readonly ports: { c2s?: number; c2s_direct_tls?: number } = {};
+
+  private readonly listeners: NetServer[] = [];
+  private readonly services = new Map<string, unknown>();
+  private readonly discoRegistry = {
+    hostFeatures: new Set<string>(),
+    accountFeatures: new Set<string>(),
+    identities: [] as { category: string; type: string; name?: string }[],
+    items: [] as { jid: string; name?: string; node?: string }[],
+    extensions: [] as XmlElement[],
+  };
+  private readonly slotNames: string[] = [];
+  private readonly slotInits: (() => unknown)[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly stopHandlers: (() => void | Promise<void>)[] = [];
+  private readonly scramIterations: number;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: HeraldServerOptions) {
+    this.config = options.config;
+    this.store = options.store;
+    this.log = options.log;
+    this.domain = options.config.domain;
+    this.hosts = new Set([this.domain]);
+    this.hooks = new HookBus(this.log);
+    this.scramIterations = options.scramIterations ?? 4096;
+    this.limiter = new IpLimiter(this.config.limits);
+    this.router = new Router({
+      hosts: this.hosts,
+      sessions: this.sessions,
+      hooks: this.hooks,
+      iq: this.iq,
+      log: this.log,
+      accountExists: (host, username) => this.store.accounts.exists(host, username),
+    });
+    this.secureContext = this.makeSecureContext(options.tls);
+    this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts };
+  }
+
+  /** Replaces the certificate for new connections (e.g. after renewal). */
+  setCertificate(tls: { certPem: string; keyPem: string }): void {
+    this.secureContext = this.makeSecureContext(tls);
+  }
+
+  private makeSecureContext(tls: { certPem: string; keyPem: string }): SecureContext {
+    const context = createSecureContext({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' });
+    try {
+      const first = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(tls.certPem);
+      this.serverEndPoint = first ? tlsServerEndPoint(Buffer.from(first[1]!.replace(/\s+/g, ''), 'base64')) : null;
+    } catch {
+      this.serverEndPoint = null;
+    }
+    return context;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('already started');
+    this.started = true;
+    await this.loadModules();
+    const listen = this.config.listen;
+    const ephemeral = this.options.ephemeralPorts === true;
+    if (listen.c2s !== 0 || ephemeral) {
+      const servers = await listenC2s(this, ephemeral ? 0 : listen.c2s, false);
+      this.ports.c2s = portOf(servers[0]);
+      this.listeners.push(...servers);
+    }
+    if (listen.c2s_direct_tls !== 0 || ephemeral) {
+      const servers = await listenC2s(this, ephemeral ? 0 : listen.c2s_direct_tls, true);
+      this.ports.c2s_direct_tls = portOf(servers[0]);
+      this.listeners.push(...servers);
+    }
+    await this.hooks.run('server:started', {});
+    this.log.info({ domain: this.domain, ports: this.ports, version: this.info.version }, 'server started');
+  }
+
+  /** Graceful shutdown: system-shutdown to every stream, listeners closed, storage flushed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.log.info('server stopping');
+    for (const timer of this.timers) clearInterval(timer);
+    await this.hooks.run('server:stopping', {});
+    for (const listener of this.listeners) listener.close();
+    const closing = [...this.streams].map((stream) => stream.shutdown(new StreamError('system-shutdown', 'Server is shutting down')));
+    await Promise.allSettled(closing);
+    for (const fn of this.stopHandlers) {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.error({ err }, 'stop handler failed');
+      }
+    }
+    await this.store.close();
+    this.log.info('server stopped');
+  }
+
+  // ---- accounts (shared by SASL, the CLI and modules) ----
+
+  async createAccount(username: string, password: string): Promise<boolean> {
+    const local = normalizeLocalpart(username);
+    const created = await this.store.accounts.create(this.domain, local, this.deriveCredentials(password));
+    if (created) await this.hooks.run('user:created', { username: local });
+    return created;
+  }
+
+  async setPassword(username: string, password: string): Promise<boolean> {
+    const local = normalizeLocalpart(username);
+    const changed = await this.store.accounts.setCredentials(this.domain, local, this.deriveCredentials(password));
+    if (changed) await this.hooks.run('user:password-changed', { username: local });
+    return changed;
+  }
+
+  async verifyPassword(username: string, password: string): Promise<boolean> {
+    const account = await this.store.accounts.get(this.domain, username);
+    if (!account) return false;
+    const hash: ScramHash = account.credentials.sha256 ? 'sha256' : 'sha1';
+    const creds = account.credentials[hash];
+    return creds ? verifyPasswordAgainst(creds, hash, password) : false;
+  }
+
+  async deleteAccount(username: string): Promise<boolean> {
+    const local = normalizeLocalpart(username);
+    for (const session of this.sessions.resourcesOf(`${local}@${this.domain}`)) {
+      session.close(new StreamError('not-authorized', 'Account deleted'));
+    }
+    const deleted = await this.store.accounts.delete(this.domain, local);
+    if (deleted) await this.hooks.run('user:deleted', { username: local });
+    return deleted;
+  }
+
+  deriveCredentials(password: string): Partial<Record<ScramHash, ScramCredentials>> {
+    // Both hashes, so SCRAM-SHA-1 and SCRAM-SHA-256 clients can log in; same salt is fine (RFC 5802 §9).
+    const prepared = saslprep(password, { allowUnassigned: false });
+    return {
+      sha1: deriveScramCredentials('sha1', prepared, undefined, this.scramIterations),
+      sha256: deriveScramCredentials('sha256', prepared, undefined, this.scramIterations),
+    };
+  }
+
+  // ---- sessions ----
+
+  /** Called by c2s after bind: registers the session, replacing one with the same full JID. */
+  bindSession(session: Session): void {
+    const previous = this.sessions.add(session);
+    if (previous && previous !== session) {
+      previous.log.info('session replaced by a new bind');
+      previous.close(new StreamError('conflict', 'Replaced by new connection'));
+    }
+    session.slots.length = this.slotInits.length;
+    for (let i = 0; i < this.slotInits.length; i++) session.slots[i] = this.slotInits[i]!();
+    void this.hooks.run('session:bound', { session });
+  }
+
+  /** Called when a session ends for good. */
+  endSession(session: Session, reason: string): void {
+    const wasRegistered = this.sessions.remove(session);
+    const alreadyClosed = session.state === 'closed';
+    session.state = 'closed';
+    if (wasRegistered || !alreadyClosed) {
+      const r = this.hooks.run('session:closed', { session, reason });
+      if (r instanceof Promise) r.catch((err: unknown) => this.log.error({ err }, 'session:closed handler failed'));
+    }
+  }
+
+  /** 'stanza:out' interceptors, for Session.send. */
+  readonly outboundFilter = (session: Session, stanza: XmlElement): boolean => {
+    const result = this.hooks.run('stanza:out', { stanza, session });
+    if (result === true) return false;
+    if (result instanceof Promise) {
+      // An async interceptor decides later; it writes the stanza itself if it lets it through.
+      result.then((stopped) => {
+        if (!stopped) session.sendRaw(stanza);
+      }, (err: unknown) => this.log.error({ err }, 'stanza:out handler failed'));
+      return false;
+    }
+    return true;
+  };
+
+  streamFeaturesFor(stage: StreamStage, info: StreamInfo): XmlElement[] {
+    const out: XmlElement[] = [];
+    for (const entry of this.streamFeatures) {
+      if (entry.stage !== stage) continue;
+      const el = entry.build(info);
+      if (el) out.push(el);
+    }
+    return out;
+  }
+
+  // ---- modules ----
+
+  private async loadModules(): Promise<void> {
+    const disabled = new Set(this.config.modules_disabled);
+    const byName = new Map(this.options.modules.map((m) => [m.name, m]));
+    const loaded = new Set<string>();
+    const visiting = new Set<string>();
+    const load = async (def: ModuleDefinition<unknown>): Promise<void> => {
+      if (loaded.has(def.name)) return;
+      if (visiting.has(def.name)) throw new Error(`module dependency cycle at ${def.name}`);
+      visiting.add(def.name);
+      for (const dep of def.depends ?? []) {
+        const depDef = byName.get(dep);
+        if (!depDef || disabled.has(dep)) throw new Error(`module ${def.name} needs module ${dep}, which is ${depDef ? 'disabled' : 'not available'}`);
+        await load(depDef);
+      }
+      await def.setup(this.contextFor(def));
+      loaded.add(def.name);
+      this.log.debug({ mod: def.name }, 'module loaded');
+    };
+    for (const def of this.options.modules) if (!disabled.has(def.name)) await load(def);
+    const unknown = Object.keys(this.config.modules).filter((name) => !byName.has(name));
+    if (unknown.length > 0) throw new ConfigError(`modules.${unknown[0]}`, 'no such module');
+  }
+
+  private contextFor(def: ModuleDefinition<unknown>): ModuleContext<unknown> {
+    const server = this;
+    const raw = this.config.modules[def.name] ?? {};
+    let config: unknown = raw;
+    if (def.config) {
+      const parsed = def.config.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new ConfigError(['modules', def.name, ...issue.path.map(String)].join('.'), issue.message);
+      }
+      config = parsed.data;
+    }
+    const log = this.log.child({ mod: def.name });
+    const registerIq = (type: IqType) => (ns: string, name: string, handler: Parameters<IqRegistry['register']>[4], options?: { scope?: IqScope }) => {
+      this.iq.register(options?.scope ?? 'host', type, ns, name, handler, def.name);
+    };
+    const disco: DiscoView = {
+      hostFeatures: () => [...this.discoRegistry.hostFeatures],
+      accountFeatures: () => [...this.discoRegistry.accountFeatures],
+      hostIdentities: () => [...this.discoRegistry.identities],
+      hostItems: () => [...this.discoRegistry.items],
+      hostExtensions: () => [...this.discoRegistry.extensions],
+    };
+    const accounts: AccountService = {
+      exists: (username) => this.store.accounts.exists(this.domain, username),
+      create: (username, password) => this.createAccount(username, password),
+      setPassword: (username, password) => this.setPassword(username, password),
+      verifyPassword: (username, password) => this.verifyPassword(username, password),
+      delete: (username) => this.deleteAccount(username),
+      list: () => this.store.accounts.list(this.domain),
+    };
+    const ctx: ModuleContext<unknown> = {
+      name: def.name,
+      host: this.domain,
+      config,
+      log,
+      server: this.info,
+      feature: (ns) => void this.discoRegistry.hostFeatures.add(ns),
+      accountFeature: (ns) => void this.discoRegistry.accountFeatures.add(ns),
+      identity: (category, type, name) => void this.discoRegistry.identities.push(name === undefined ? { category, type } : { category, type, name }),
+      discoItem: (jid, name, node) => void this.discoRegistry.items.push({ jid, ...(name !== undefined && { name }), ...(node !== undefined && { node }) }),
+      discoExtension: (form) => void this.discoRegistry.extensions.push(form),
+      disco,
+      iq: { get: registerIq('get'), set: registerIq('set') },
+      preAuthIq: (type, ns, name, handler) => void this.preAuthIq.set(`${type} ${name} ${ns}`, handler),
+      streamFeature: (stage, build) => void this.streamFeatures.push({ stage, build }),
+      on: (name, handler, priority) => void this.hooks.on(name, handler, priority, def.name),
+      fire: async <K extends HookName>(name: K, event: Hooks[K]) => this.hooks.run(name, event),
+      provide: (name, service) => {
+        if (this.services.has(name)) throw new Error(`service ${String(name)} is provided twice`);
+        this.services.set(name, service);
+      },
+      service: <K extends keyof Services>(name: K) => {
+        if (!this.services.has(name)) throw new Error(`module ${def.name} asked for service ${String(name)}, which no loaded module provides`);
+        return this.services.get(name) as Services[K];
+      },
+      store: {
+        map: (name) => this.store.map(this.domain, def.name, name),
+        keyval: (name) => this.store.keyval(this.domain, def.name, name),
+        archive: (name) => this.store.archive(this.domain, def.name, name),
+      },
+      accounts,
+      sessions: {
+        get: (bare, resource) => this.sessions.get(bare, resource),
+        resourcesOf: (bare) => this.sessions.resourcesOf(bare),
+        all: () => this.sessions.all(),
+        get count() {
+          return server.sessions.size;
+        },
+      },
+      sessionSlot: <T>(name: string, init: () => T): SessionSlot<T> => {
+        const index = this.slotInits.length;
+        this.slotNames.push(`${def.name}.${name}`);
+        this.slotInits.push(init);
+        return {
+          get: (session) => (index < session.slots.length ? session.slots[index] : init()) as T,
+          set: (session, value) => {
+            session.slots[index] = value;
+          },
+        };
+      },
+      route: (stanza) => this.router.routeLocal(stanza),
+      routeFrom: (from: Jid, stanza) => {
+        stanza.attrs.from = from.toString();
+        this.router.route(stanza, from, parseJid(stanza.attrs.to!), { kind: 'local' });
+      },
+      bounce: (stanza, error) => this.router.bounce(stanza, error),
+      sendIq: (stanza, timeoutMs) => this.router.sendIq(stanza, timeoutMs),
+      every: (ms, fn) => {
+        const timer = setInterval(() => {
+          Promise.resolve()
+            .then(fn)
+            .catch((err: unknown) => log.error({ err }, 'periodic task failed'));
+        }, ms);
+        timer.unref();
+        this.timers.push(timer);
+      },
+      onStop: (fn) => void this.stopHandlers.push(fn),
+    };
+    return ctx;
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(readonly key: string, readonly reason: string) {
+    super(`${key}: ${reason}`);
+  }
+}
+
+function portOf(server: NetServer | undefined): number | undefined {
+  const address = server?.address();
+  return address && typeof address === 'object' ? address.port : undefined;
+}

@@ -1,0 +1,95 @@
+// A bound client resource: what the router delivers to. It lives as long as the resource does,
+// which with stream management (XEP-0198) can outlast the TCP connection that bound it: the
+// connection is behind `SessionOutput`, the session itself only knows how to hand stanzas on.
+
+import { randomBytes } from 'node:crypto';
+import type { Jid } from './jid.js';
+import type { XmlElement } from './xml/element.js';
+import type { StreamError } from './errors.js';
+import type { Logger } from './log.js';
+
+/** What a session writes through: the c2s stream (TCP, TLS, WebSocket) or, later, an SM queue. */
+export interface SessionOutput {
+  /** Serializes and writes; false when the connection is gone. */
+  write(stanza: XmlElement): boolean;
+  /** Resolves once everything written so far has reached the socket (or rejects when it cannot). */
+  flushed(): Promise<void>;
+  /** Ends the stream, with a stream error when given. */
+  close(error?: StreamError): void;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  readonly transport: 'tcp' | 'tls' | 'websocket';
+}
+
+/** Runs the 'stanza:out' interceptors; provided by the server so sessions stay free of hook plumbing. */
+export type OutboundFilter = (session: Session, stanza: XmlElement) => boolean;
+
+export type SessionState = 'live' | 'hibernated' | 'closed';
+
+export class Session {
+  readonly id = randomBytes(6).toString('base64url');
+  readonly username: string;
+  readonly resource: string;
+  readonly host: string;
+  readonly bareJid: string;
+  readonly fullJid: string;
+  readonly log: Logger;
+  state: SessionState = 'live';
+
+  // Presence state (owned by the presence module, read by the router for RFC 6121 §8 delivery).
+  /** Has sent available presence (initial presence) and not yet unavailable. */
+  available = false;
+  priority = 0;
+  /** Last available presence broadcast by this resource. */
+  presence: XmlElement | undefined;
+  /** Has requested the roster (an "interested resource", RFC 6121 §2.1.6). */
+  interested = false;
+
+  /** Per-module state, indexed by slot number (see ModuleContext.sessionSlot). */
+  readonly slots: unknown[] = [];
+
+  constructor(
+    readonly jid: Jid,
+    private output: SessionOutput,
+    private readonly outboundFilter: OutboundFilter,
+    log: Logger,
+  ) {
+    this.username = jid.local;
+    this.resource = jid.resource;
+    this.host = jid.domain;
+    this.bareJid = jid.bareString;
+    this.fullJid = jid.toString();
+    this.log = log.child({ sid: this.id, jid: this.fullJid });
+  }
+
+  get connection(): SessionOutput {
+    return this.output;
+  }
+
+  /** Swaps the connection under this session (stream resumption). */
+  attach(output: SessionOutput): void {
+    this.output = output;
+  }
+
+  /** Delivers a stanza to this resource, through the 'stanza:out' interceptors. */
+  send(stanza: XmlElement): boolean {
+    if (this.state === 'closed') return false;
+    if (!this.outboundFilter(this, stanza)) return true; // held back or dropped by a module
+    return this.output.write(stanza);
+  }
+
+  /** Writes without running 'stanza:out' (replies the session asked for, replays). */
+  sendRaw(stanza: XmlElement): boolean {
+    if (this.state === 'closed') return false;
+    return this.output.write(stanza);
+  }
+
+  /** Resolves when everything sent so far has been written to the socket. */
+  flushed(): Promise<void> {
+    return this.output.flushed();
+  }
+
+  close(error?: StreamError): void {
+    this.output.close(error);
+  }
+}
