@@ -64,6 +64,14 @@ export interface Hooks {
   'message:offline': { stanza: XmlElement; username: string; to: Jid };
 
   'session:bound': { session: Session };
+  /**
+   * A session sent available presence (fired by the presence module after it broadcast it).
+   * `initial` is true for the first one since binding (RFC 6121 §4.2 initial presence): offline
+   * messages are delivered then (XEP-0160), when the priority is not negative.
+   */
+  'session:available': { session: Session; initial: boolean };
+  /** A session sent unavailable presence but stays connected. */
+  'session:unavailable': { session: Session };
   /** The session ended for good; `error` is set when it ended with a stream error or a lost socket. */
   'session:closed': { session: Session; reason: string };
 

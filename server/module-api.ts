@@ -52,9 +52,13 @@ export function defineModule<S extends z.ZodType = z.ZodType<Record<string, neve
   return definition as ModuleDefinition<z.output<S>>;
 }
 
-/** Typed services modules offer each other (`m.provide` / `m.service`); extend by declaration merging. */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface Services {}
+/**
+ * Typed services modules offer each other (`m.provide` / `m.service`). Shared ones are declared here
+ * so their users compile without importing the provider; others extend this by declaration merging.
+ */
+export interface Services {
+  roster: import('./protocol/rfc6121.js').RosterService;
+}
 
 export interface IqOptions {
   /** Who the IQ is addressed to; default 'host'. See server/iq.ts. */
