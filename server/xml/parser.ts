@@ -1,17 +1,19 @@
 // The XML stream parser: untrusted bytes in, stream events and complete stanzas out.
 //
-// saxes does the tokenizing (it is a conforming, non-validating XML 1.0 parser that never expands
-// external or custom entities). This wrapper is where the XMPP rules and the hard limits live:
-// - RFC 6120 §11.1: no comments, processing instructions, DTDs or non-predefined entity references
-//   (restricted-xml);
-// - RFC 6120 §11.6: UTF-8 only; invalid byte sequences are not-well-formed, a declared other
-//   encoding is unsupported-encoding; a code point split across two reads is fine (streaming decoder);
-// - limits on stanza size (in bytes of the wire encoding), element depth, attribute count and
-//   attribute length (policy-violation), checked while data arrives so an endless tag or text never
-//   piles up beyond the limit plus one read.
+// Written for XMPP's restricted XML (RFC 6120 §11): elements, attributes, text, CDATA, the five
+// predefined entities and character references, namespaces, one optional XML declaration. Everything
+// else is refused with the stream error the RFC names:
+// - comments, processing instructions, DTDs, other entity references → restricted-xml (§11.1);
+// - invalid UTF-8 → not-well-formed; a declared encoding other than UTF-8 → unsupported-encoding
+//   (§11.6); a code point split across two reads is fine (streaming decoder);
+// - stanza size in bytes, element depth, attribute count and attribute length → policy-violation,
+//   checked as data arrives, so an endless tag or text never grows past the limit plus one read.
+// It scans with indexOf and sticky regular expressions instead of a character state machine, and
+// remembers where an unfinished tag's scan stopped, so input split into tiny reads costs no rescans.
 // After a fault the parser goes quiet: every further write is ignored.
+//
+// Checked against saxes (a conforming XML parser) by a differential test: test/unit/xml-differential.test.ts.
 
-import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { XmlElement, type Attrs } from './element.js';
 
 export interface XmlLimits {
@@ -31,15 +33,10 @@ export const DEFAULT_XML_LIMITS: XmlLimits = {
   maxAttributeLength: 16 * 1024,
 };
 
-export type XmlFaultCondition =
-  | 'not-well-formed'
-  | 'restricted-xml'
-  | 'policy-violation'
-  | 'unsupported-encoding'
-  | 'bad-format';
+export type XmlFaultCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'unsupported-encoding' | 'bad-format';
 
 export interface StreamHeader {
-  /** Local name of the root (`stream` for TCP streams, `open` for RFC 7395 framing). */
+  /** Local name of the root (`stream` for TCP streams). */
   name: string;
   /** Namespace of the root element. */
   ns: string;
@@ -59,9 +56,6 @@ export interface XmlStreamEvents {
   fault(condition: XmlFaultCondition, text: string): void;
 }
 
-/** Thrown out of saxes to abandon the rest of a chunk after a reset or stop. */
-const ABANDON = new Error('parser reset');
-
 class Fault extends Error {
   constructor(readonly condition: XmlFaultCondition, message: string) {
     super(message);
@@ -69,62 +63,100 @@ class Fault extends Error {
 }
 
 const NS_XML = 'http://www.w3.org/XML/1998/namespace';
+const NS_XMLNS = 'http://www.w3.org/2000/xmlns/';
+
+// XML 1.0 (5th ed.) names, without ':' (Namespaces in XML: NCName).
+const NAME_START = 'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}';
+const NAME_CHAR = NAME_START + '\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040';
+const NCNAME = `[${NAME_START}][${NAME_CHAR}]*`;
+const QNAME = new RegExp(`^(?:(${NCNAME}):)?(${NCNAME})$`, 'u');
+/** Tag name right after '<' (sticky). */
+const TAG_NAME = /[^\s/>]+/y;
+/** One attribute (sticky): whitespace, name, '=', quoted value. */
+const ATTRIBUTE = /[ \t\r\n]+([^\s=/>'"]+)[ \t\r\n]*=[ \t\r\n]*(?:'([^'<]*)'|"([^"<]*)")/y;
+/** End of a start tag (sticky). */
+const TAG_END = /[ \t\r\n]*(\/?)>/y;
+/** Characters XML 1.0 does not allow at all (lone surrogates are checked separately). */
+const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const REFERENCE = /&([^;&<]*);?/g;
 const WHITESPACE_ONLY = /^[ \t\r\n]*$/;
+const QUOTE_OR_ANGLE = /['"<>]/g;
+const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
+
+type Scope = Record<string, string>;
+const ROOT_SCOPE: Scope = Object.freeze(Object.assign(Object.create(null) as Scope, { xml: NS_XML, xmlns: NS_XMLNS }));
 
 export class XmlStreamParser {
-  private sax!: SaxesParser<{ xmlns: true; position: true }>;
-  private decoder!: TextDecoder;
+  private decoder = new TextDecoder('utf-8', { fatal: true });
+  /** Decoded input not yet consumed. */
+  private buf = '';
+  private pos = 0;
+  private dead = false;
+  /** Bumped by reset()/stop(): a handler that restarts the stream ends the current scan. */
+  private generation = 0;
+  private started = false;
+  private rootClosed = false;
+  /** Something (whitespace, the XML declaration) came before the root: no XML declaration any more. */
+  private seenContent = false;
+
   private stack: XmlElement[] = [];
   private nsStack: string[] = [];
+  private scopeStack: Scope[] = [];
   private contentNs = '';
-  private depth = 0;
-  private attributeCount = 0;
-  private dead = false;
-  /** Set when a handler resets or stops the parser mid-chunk: the rest of that chunk is dropped. */
-  private interrupted = false;
+  private rootName = '';
+  /** Index in buf where the current top-level element began (meaningful while one is open). */
+  private topStart = 0;
+  /** Bytes of the current top-level element consumed in earlier writes (already dropped from buf). */
+  private carriedBytes = 0;
+  /**
+   * An unfinished token waiting for its terminator ('>' of a tag, ']]>' of CDATA). Further reads
+   * are scanned on their own and kept as parts until the terminator arrives, so a huge token sent
+   * in tiny reads costs linear time (the large-token trap expat fixed in 2.6.0).
+   */
+  private pendingKind: 'tag' | 'end-tag' | 'cdata' | undefined;
+  private pendingParts: string[] = [];
+  private pendingLength = 0;
+  private pendingQuote = '';
+  private pendingTail = '';
 
-  // Byte accounting: `window` holds the decoded text not yet accounted for; positions are
-  // saxes string indexes over everything fed since the last reset.
-  private window = '';
-  private windowStart = 0;
-  private windowStartBytes = 0;
-  private cursorIdx = 0;
-  private cursorBytes = 0;
-  /** Byte offset where the current top-level element (or inter-stanza gap) began. */
-  private boundaryBytes = 0;
-  /** True while only whitespace has arrived since the last boundary (keepalives must not add up). */
-  private idle = false;
-  /** saxes position of the last boundary. */
-  private boundaryPos = 0;
-
-  constructor(private readonly events: XmlStreamEvents, private readonly limits: XmlLimits = DEFAULT_XML_LIMITS) {
-    this.reset();
-  }
+  constructor(private readonly events: XmlStreamEvents, private readonly limits: XmlLimits = DEFAULT_XML_LIMITS) {}
 
   /** Start a fresh XML document (stream restart after STARTTLS or SASL). Drops unparsed input. */
   reset(): void {
-    this.interrupted = true;
-    this.dead = false;
+    this.generation++;
     this.decoder = new TextDecoder('utf-8', { fatal: true });
+    this.buf = '';
+    this.pos = 0;
+    this.dead = false;
+    this.started = false;
+    this.rootClosed = false;
+    this.seenContent = false;
     this.stack = [];
     this.nsStack = [];
+    this.scopeStack = [];
     this.contentNs = '';
-    this.depth = 0;
-    this.window = '';
-    this.windowStart = 0;
-    this.windowStartBytes = 0;
-    this.cursorIdx = 0;
-    this.cursorBytes = 0;
-    this.boundaryBytes = 0;
-    this.idle = false;
-    this.boundaryPos = 0;
-    this.sax = this.createSax();
+    this.rootName = '';
+    this.topStart = 0;
+    this.carriedBytes = 0;
+    this.clearPending();
+  }
+
+  private clearPending(): void {
+    this.pendingKind = undefined;
+    this.pendingParts = [];
+    this.pendingLength = 0;
+    this.pendingQuote = '';
+    this.pendingTail = '';
   }
 
   /** Stop parsing for good (after a stream error, or when the connection closes). */
   stop(): void {
+    this.generation++;
     this.dead = true;
-    this.interrupted = true;
+    this.buf = '';
+    this.clearPending();
   }
 
   get stopped(): boolean {
@@ -145,38 +177,115 @@ export class XmlStreamParser {
       }
     }
     if (text.length === 0) return;
-    this.interrupted = false;
-    const sax = this.sax;
-    this.window += text;
+    if (this.pendingKind !== undefined) {
+      const end = this.findTerminator(text);
+      if (FORBIDDEN_CHAR.test(end < 0 ? text : text.slice(0, end))) {
+        this.failWith('not-well-formed', 'character not allowed in XML');
+        return;
+      }
+      if (end < 0) {
+        this.pendingParts.push(text);
+        this.pendingLength += text.length;
+        this.checkOpenSize();
+        return;
+      }
+      // The token is complete: parse it from one string, once.
+      this.pendingParts.push(text);
+      this.buf = this.pendingParts.join('');
+      this.pos = 0;
+      this.topStart = 0;
+      this.clearPending();
+    } else if (this.pos >= this.buf.length) {
+      this.buf = text;
+      this.pos = 0;
+      this.topStart = 0;
+    } else {
+      this.buf = this.buf.slice(this.pos) + text;
+      this.topStart = Math.max(0, this.topStart - this.pos);
+      this.pos = 0;
+    }
+    const generation = this.generation;
     try {
-      sax.write(text);
+      this.parse(generation);
     } catch (err) {
-      if (err === ABANDON || (this.interrupted && !(err instanceof Fault))) return; // a handler reset or stopped us mid-chunk
+      if (generation !== this.generation) return; // reset or stopped by a handler
       if (err instanceof Fault) this.failWith(err.condition, err.message);
-      else this.failWith('not-well-formed', err instanceof Error ? err.message : String(err));
+      else throw err;
       return;
     }
-    if (this.interrupted || sax !== this.sax) return;
-    // Whatever is still open has been growing since the last boundary: enforce the limit now,
-    // so a never-ending tag or text cannot hold more than one read beyond it.
-    const end = this.bytesAt(sax.position);
-    // Keepalive whitespace after the last stanza moves the boundary, or it would add up.
-    const idleTail = this.idle && this.depth === 1 && WHITESPACE_ONLY.test(this.window.slice(Math.max(0, this.boundaryPos - this.windowStart)));
-    this.window = this.window.slice(this.cursorIdx);
-    this.windowStart = sax.position;
-    this.windowStartBytes = end;
-    this.cursorIdx = 0;
-    this.cursorBytes = end;
-    const pending = this.window.length === 0 ? 0 : Buffer.byteLength(this.window);
-    if (idleTail) {
-      this.boundaryBytes = end + pending;
-      this.boundaryPos = sax.position + this.window.length;
-    } else {
-      this.idle = false;
+    if (generation !== this.generation) return;
+    // What stays for the next read is only the unfinished token; the open element's consumed part
+    // is remembered as a byte count.
+    if (this.stack.length > 0) {
+      this.carriedBytes += Buffer.byteLength(this.buf.slice(this.topStart, this.pos));
+      this.topStart = 0;
     }
-    if (end + pending - this.boundaryBytes > this.limits.maxStanzaBytes) {
-      this.failWith('policy-violation', `stanza larger than ${this.limits.maxStanzaBytes} bytes`);
+    const rest = this.buf.slice(this.pos);
+    this.buf = rest;
+    this.pos = 0;
+    if (this.pendingKind === undefined && rest.length > 0) {
+      try {
+        this.startPending(rest);
+      } catch (err) {
+        if (err instanceof Fault) return this.failWith(err.condition, err.message);
+        throw err;
+      }
     }
+    this.checkOpenSize();
+  }
+
+  /** Keeps an unfinished token aside (see pendingKind); plain text remainders stay in buf. */
+  private startPending(rest: string): void {
+    let kind: 'tag' | 'end-tag' | 'cdata' | undefined;
+    if (rest.startsWith('<![CDATA[')) kind = 'cdata';
+    else if (rest.startsWith('</')) kind = 'end-tag';
+    else if (rest.length >= 2 && rest[0] === '<' && rest[1] !== '!' && rest[1] !== '?') kind = 'tag';
+    if (kind === undefined) return;
+    if (FORBIDDEN_CHAR.test(rest)) throw new Fault('not-well-formed', 'character not allowed in XML');
+    this.pendingKind = kind;
+    this.pendingParts = [rest];
+    this.pendingLength = rest.length;
+    this.pendingQuote = '';
+    this.pendingTail = '';
+    this.buf = '';
+    if (kind === 'tag') this.findTerminator(rest.slice(1)); // sets the quote state; no '>' is in there
+    else if (kind === 'cdata') this.pendingTail = rest.slice(-2);
+  }
+
+  /** Index of the pending token's terminator in `text`, or -1 (updating the scan state). */
+  private findTerminator(text: string): number {
+    if (this.pendingKind === 'end-tag') return text.indexOf('>');
+    if (this.pendingKind === 'cdata') {
+      const joined = this.pendingTail + text;
+      const at = joined.indexOf(']]>');
+      this.pendingTail = joined.slice(-2);
+      return at < 0 ? -1 : at;
+    }
+    QUOTE_OR_ANGLE.lastIndex = 0;
+    let quote = this.pendingQuote;
+    for (;;) {
+      const m = QUOTE_OR_ANGLE.exec(text);
+      if (!m) break;
+      const ch = m[0];
+      if (ch === '<') {
+        this.pendingQuote = '';
+        return m.index; // never legal in a tag: let the full parse report it
+      }
+      if (quote !== '') {
+        if (ch === quote) quote = '';
+      } else if (ch === '>') {
+        this.pendingQuote = '';
+        return m.index; // '<' is an error the full parse will report
+      } else quote = ch;
+    }
+    this.pendingQuote = quote;
+    return -1;
+  }
+
+  /** Characters never outnumber bytes: this bounds memory before the element is complete (the exact byte count is checked when it is). */
+  private checkOpenSize(): void {
+    const open = this.carriedBytes + this.pendingLength + (this.buf.length - this.pos);
+    if (open > this.limits.maxStanzaBytes) this.failWith('policy-violation', `stanza larger than ${this.limits.maxStanzaBytes} bytes`);
   }
 
   private failWith(condition: XmlFaultCondition, text: string): void {
@@ -185,128 +294,358 @@ export class XmlStreamParser {
     this.events.fault(condition, text);
   }
 
-  private bytesAt(position: number): number {
-    let idx = position - this.windowStart;
-    if (idx < 0) idx = 0;
-    if (idx > this.window.length) idx = this.window.length;
-    if (idx > this.cursorIdx) {
-      this.cursorBytes += Buffer.byteLength(this.window.slice(this.cursorIdx, idx));
-      this.cursorIdx = idx;
-    }
-    return this.cursorBytes;
-  }
-
-  private createSax(): SaxesParser<{ xmlns: true; position: true }> {
-    const sax = new SaxesParser({ xmlns: true, position: true });
-    // Events still coming from this saxes after a reset (or a stop) belong to a dead document.
-    const live = (): void => {
-      if (this.dead || this.sax !== sax) throw ABANDON;
-    };
-    const restricted = (what: string) => () => {
-      live();
-      throw new Fault('restricted-xml', `${what} not allowed (RFC 6120 §11.1)`);
-    };
-    sax.on('doctype', restricted('DTD'));
-    sax.on('comment', restricted('comment'));
-    sax.on('processinginstruction', restricted('processing instruction'));
-    sax.on('xmldecl', (decl) => {
-      live();
-      if (decl.encoding !== undefined && decl.encoding.toLowerCase() !== 'utf-8' && decl.encoding.toLowerCase() !== 'utf8') {
-        throw new Fault('unsupported-encoding', `encoding ${decl.encoding} is not UTF-8`);
+  private parse(generation: number): void {
+    const buf = this.buf;
+    while (this.pos < buf.length && generation === this.generation) {
+      if (buf.charCodeAt(this.pos) !== 0x3c /* < */) {
+        if (!this.text(buf)) return;
+        continue;
       }
-    });
-    sax.on('error', (err) => {
-      live();
-      const message = err.message;
-      if (message.includes('undefined entity')) throw new Fault('restricted-xml', 'entity references other than the predefined ones are not allowed');
-      if (message.includes('doctype')) throw new Fault('restricted-xml', 'DTD not allowed');
-      throw new Fault('not-well-formed', message.replace(/^[^:]*:\d+:\d+: /, ''));
-    });
-    sax.on('opentagstart', () => {
-      live();
-      this.attributeCount = 0;
-      if (this.depth + 1 > this.limits.maxDepth) throw new Fault('policy-violation', `elements nested deeper than ${this.limits.maxDepth}`);
-    });
-    sax.on('attribute', (attr) => {
-      if (++this.attributeCount > this.limits.maxAttributes) throw new Fault('policy-violation', `more than ${this.limits.maxAttributes} attributes`);
-      if (attr.value.length > this.limits.maxAttributeLength) throw new Fault('policy-violation', `attribute longer than ${this.limits.maxAttributeLength} characters`);
-    });
-    sax.on('opentag', (tag) => (live(), this.onOpenTag(tag)));
-    sax.on('closetag', () => (live(), this.onCloseTag()));
-    sax.on('text', (text) => (live(), this.onText(text)));
-    sax.on('cdata', (text) => (live(), this.onText(text)));
-    return sax;
+      if (this.pos + 1 >= buf.length) return;
+      const next = buf.charCodeAt(this.pos + 1);
+      let done: boolean;
+      if (next === 0x2f /* / */) done = this.endTag(buf);
+      else if (next === 0x21 /* ! */) done = this.markup(buf);
+      else if (next === 0x3f /* ? */) done = this.processingInstruction(buf);
+      else done = this.startTag(buf);
+      if (!done) return;
+    }
   }
 
-  private onOpenTag(tag: SaxesTagNS): void {
-    this.depth++;
-    if (this.depth === 1) {
-      this.contentNs = tag.ns[''] ?? '';
-      const attrs: Attrs = {};
-      for (const key in tag.attributes) {
-        const attr = tag.attributes[key]!;
-        if (attr.prefix === 'xmlns' || attr.name === 'xmlns') continue;
-        attrs[attr.name] = attr.value;
+  // ---- character data ----
+
+  /** Consumes text up to the next '<' (or what is safe to consume of it); false when more input is needed. */
+  private text(buf: string): boolean {
+    const start = this.pos;
+    let end = buf.indexOf('<', start);
+    const complete = end >= 0;
+    if (!complete) {
+      end = buf.length;
+      // Hold back what could be the start of a reference, a CR of a CRLF, or of ']]>'.
+      const amp = buf.lastIndexOf('&', end - 1);
+      if (amp >= start && buf.indexOf(';', amp) < 0) {
+        // The longest legal reference is '&#x10FFFF;'; anything longer will never be one.
+        if (buf.length - amp > 16) throw new Fault('not-well-formed', "'&' not starting a reference");
+        end = amp;
       }
-      this.boundaryBytes = this.bytesAt(this.sax.position);
-      this.boundaryPos = this.sax.position;
-      this.idle = true;
-      this.events.streamOpen({ name: tag.local, ns: tag.uri, contentNs: tag.ns[''], prefix: tag.prefix, attrs });
-      return;
+      while (end > start && (buf.charCodeAt(end - 1) === 0x0d || buf.charCodeAt(end - 1) === 0x5d)) end--;
+      if (end === start) return false;
     }
-    const parentNs = this.depth === 2 ? this.contentNs : this.nsStack[this.nsStack.length - 1]!;
-    const attrs: Attrs = {};
-    if (tag.uri !== parentNs) attrs.xmlns = tag.uri;
-    for (const key in tag.attributes) {
-      const attr = tag.attributes[key]!;
-      if (attr.prefix === 'xmlns' || attr.name === 'xmlns') continue;
-      attrs[attr.name] = attr.value;
-      // Keep the declaration of a prefixed attribute's namespace on the element that uses it, so
-      // the element still means the same once cut out of this stream and written into another.
-      if (attr.prefix !== '' && attr.uri !== NS_XML) attrs[`xmlns:${attr.prefix}`] = attr.uri;
-    }
-    const el = new XmlElement(tag.local, attrs);
-    const parent = this.stack[this.stack.length - 1];
-    if (parent) parent.children.push(el);
-    this.stack.push(el);
-    this.nsStack.push(tag.uri);
-  }
-
-  private onCloseTag(): void {
-    this.depth--;
-    if (this.depth === 0) {
-      this.events.streamClose();
-      this.stop();
-      return;
-    }
-    const el = this.stack.pop()!;
-    const ns = this.nsStack.pop()!;
-    if (this.depth === 1) {
-      const end = this.bytesAt(this.sax.position);
-      if (end - this.boundaryBytes > this.limits.maxStanzaBytes) {
-        throw new Fault('policy-violation', `stanza larger than ${this.limits.maxStanzaBytes} bytes`);
+    const raw = buf.slice(start, end);
+    this.pos = end;
+    this.seenContent = true;
+    if (this.stack.length === 0) {
+      // Before the root, or between stanzas: only whitespace (keepalives, pretty printing).
+      if (!WHITESPACE_ONLY.test(raw)) {
+        if (!this.started || this.rootClosed) throw new Fault('not-well-formed', 'text outside the root element');
+        throw new Fault('bad-format', 'text between stanzas');
       }
-      this.boundaryBytes = end;
-      this.boundaryPos = this.sax.position;
-      this.idle = true;
-      this.events.stanza(el, ns);
+      if (this.started) this.topStart = this.pos;
+      return complete || this.pos < buf.length;
     }
+    if (raw.includes(']]>')) throw new Fault('not-well-formed', "']]>' in text");
+    this.appendText(decodeText(raw));
+    return true;
   }
 
-  private onText(text: string): void {
-    if (this.depth <= 1) {
-      // Between stanzas only whitespace is allowed (keepalives, pretty printing).
-      if (!WHITESPACE_ONLY.test(text)) throw new Fault('bad-format', 'text between stanzas');
-      this.boundaryBytes = this.bytesAt(this.sax.position - 1);
-      this.boundaryPos = this.sax.position - 1;
-      return;
-    }
+  private appendText(text: string): void {
+    if (text.length === 0) return;
     const parent = this.stack[this.stack.length - 1]!;
     const children = parent.children;
     const last = children[children.length - 1];
     if (typeof last === 'string') children[children.length - 1] = last + text;
     else children.push(text);
   }
+
+  // ---- <!...> and <?...?> ----
+
+  private markup(buf: string): boolean {
+    const rest = buf.slice(this.pos, this.pos + 9);
+    if (rest.startsWith('<!--')) throw new Fault('restricted-xml', 'comment not allowed (RFC 6120 §11.1)');
+    if (rest.startsWith('<!DOCTYPE')) throw new Fault('restricted-xml', 'DTD not allowed (RFC 6120 §11.1)');
+    if (rest.startsWith('<![CDATA[')) {
+      if (this.stack.length === 0) throw new Fault('not-well-formed', 'CDATA outside an element');
+      const end = buf.indexOf(']]>', this.pos + 9);
+      if (end < 0) return false;
+      this.appendText(normalizeNewlines(checkChars(buf.slice(this.pos + 9, end))));
+      this.pos = end + 3;
+      return true;
+    }
+    const incomplete = rest.length < 9 && ['<!--', '<![CDATA[', '<!DOCTYPE'].some((m) => m.startsWith(rest));
+    if (incomplete) return false;
+    throw new Fault('not-well-formed', "unknown markup after '<!'");
+  }
+
+  private processingInstruction(buf: string): boolean {
+    const end = buf.indexOf('?>', this.pos + 2);
+    const atDocumentStart = !this.started && !this.seenContent;
+    const head = buf.slice(this.pos, this.pos + 6);
+    if (atDocumentStart && head.length < 6 && '<?xml '.startsWith(head)) return false;
+    // The XML declaration is the only processing-instruction-like thing allowed, and only first.
+    if (!atDocumentStart || !/^<\?xml[ \t\r\n]/.test(head)) {
+      throw new Fault('restricted-xml', 'processing instruction not allowed (RFC 6120 §11.1)');
+    }
+    if (end < 0) return false;
+    const decl = buf.slice(this.pos + 5, end);
+    const match = /^[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(?:'1\.[0-9]+'|"1\.[0-9]+")(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(?:'([A-Za-z][\w.-]*)'|"([A-Za-z][\w.-]*)"))?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(?:'(?:yes|no)'|"(?:yes|no)"))?[ \t\r\n]*$/.exec(decl);
+    if (!match) throw new Fault('not-well-formed', 'malformed XML declaration');
+    const encoding = (match[1] ?? match[2])?.toLowerCase();
+    if (encoding !== undefined && encoding !== 'utf-8' && encoding !== 'utf8') throw new Fault('unsupported-encoding', `encoding ${encoding} is not UTF-8`);
+    this.pos = end + 2;
+    this.seenContent = true;
+    return true;
+  }
+
+  // ---- tags ----
+
+  private endTag(buf: string): boolean {
+    const close = buf.indexOf('>', this.pos + 2);
+    if (close < 0) return false;
+    const name = buf.slice(this.pos + 2, close).replace(/[ \t\r\n]+$/, '');
+    const depth = this.stack.length;
+    if (depth === 0) {
+      if (!this.started || this.rootClosed) throw new Fault('not-well-formed', 'unexpected end tag');
+      if (name !== this.rootName) throw new Fault('not-well-formed', `unmatched end tag ${name}`);
+      this.pos = close + 1;
+      this.rootClosed = true;
+      this.events.streamClose();
+      this.stop();
+      return false;
+    }
+    const el = this.stack[depth - 1]!;
+    if (name !== (el as ParsedElement).qname) throw new Fault('not-well-formed', `unmatched end tag ${name}`);
+    this.pos = close + 1;
+    this.closeElement();
+    return true;
+  }
+
+  private startTag(buf: string): boolean {
+    if (this.rootClosed) throw new Fault('not-well-formed', 'content after the root element');
+    // Find the '>' that ends this tag, outside quotes.
+    let quote = '';
+    let close = -1;
+    QUOTE_OR_ANGLE.lastIndex = this.pos + 1;
+    for (;;) {
+      const m = QUOTE_OR_ANGLE.exec(buf);
+      if (!m) break;
+      const ch = m[0];
+      if (quote !== '') {
+        if (ch === quote) quote = '';
+        else if (ch === '<') throw new Fault('not-well-formed', "'<' in an attribute value");
+        continue;
+      }
+      if (ch === '>') {
+        close = m.index;
+        break;
+      }
+      if (ch === '<') throw new Fault('not-well-formed', "'<' inside a tag");
+      quote = ch;
+    }
+    if (close < 0) return false;
+    const tagStart = this.pos;
+    this.pos = close + 1;
+    this.openElement(buf, tagStart, close);
+    return true;
+  }
+
+  private openElement(buf: string, start: number, close: number): void {
+    const depth = this.stack.length + (this.started ? 1 : 0);
+    if (depth + 1 > this.limits.maxDepth) throw new Fault('policy-violation', `elements nested deeper than ${this.limits.maxDepth}`);
+    TAG_NAME.lastIndex = start + 1;
+    const nameMatch = TAG_NAME.exec(buf);
+    if (!nameMatch || nameMatch.index !== start + 1) throw new Fault('not-well-formed', 'missing tag name');
+    const qname = nameMatch[0];
+    let i = TAG_NAME.lastIndex;
+    // Attribute names and (decoded) values, flat: [name0, value0, name1, value1, ...].
+    const raw: string[] = [];
+    let declares = false;
+    for (;;) {
+      TAG_END.lastIndex = i;
+      const end = TAG_END.exec(buf);
+      if (end && end.index === i) {
+        if (TAG_END.lastIndex !== close + 1) throw new Fault('not-well-formed', 'malformed tag');
+        break;
+      }
+      ATTRIBUTE.lastIndex = i;
+      const attr = ATTRIBUTE.exec(buf);
+      if (!attr || attr.index !== i || ATTRIBUTE.lastIndex > close) throw new Fault('not-well-formed', `malformed attribute in <${qname}>`);
+      i = ATTRIBUTE.lastIndex;
+      const value = attr[2] ?? attr[3]!;
+      if (raw.length >= this.limits.maxAttributes * 2) throw new Fault('policy-violation', `more than ${this.limits.maxAttributes} attributes`);
+      if (value.length > this.limits.maxAttributeLength) throw new Fault('policy-violation', `attribute longer than ${this.limits.maxAttributeLength} characters`);
+      const name = attr[1]!;
+      for (let k = 0; k < raw.length; k += 2) if (raw[k] === name) throw new Fault('not-well-formed', `duplicate attribute ${name}`);
+      if (name.charCodeAt(0) === 0x78 /* x */ && (name === 'xmlns' || name.startsWith('xmlns:'))) declares = true;
+      raw.push(name, decodeAttribute(value));
+    }
+    const selfClosing = buf.charCodeAt(close - 1) === 0x2f;
+
+    // Namespaces: a new scope only when this element declares something.
+    const parentScope = this.scopeStack.length > 0 ? this.scopeStack[this.scopeStack.length - 1]! : ROOT_SCOPE;
+    let scope = parentScope;
+    if (declares) {
+      scope = Object.create(parentScope) as Scope;
+      for (let k = 0; k < raw.length; k += 2) {
+        const name = raw[k]!;
+        // Namespace names are URIs: surrounding whitespace is not part of them (as saxes does).
+        const value = raw[k + 1]!.trim();
+        if (name === 'xmlns') {
+          if (value === NS_XML || value === NS_XMLNS) throw new Fault('not-well-formed', 'reserved namespace as default');
+          scope[''] = value;
+        } else if (name.startsWith('xmlns:')) {
+          const prefix = name.slice(6);
+          const parts = splitName(prefix);
+          if (parts.prefix !== '') throw new Fault('not-well-formed', `bad prefix ${prefix}`);
+          if (prefix === 'xmlns' || (prefix === 'xml' && value !== NS_XML) || (prefix !== 'xml' && (value === NS_XML || value === NS_XMLNS))) {
+            throw new Fault('not-well-formed', `reserved prefix or namespace ${prefix}`);
+          }
+          if (value === '') throw new Fault('not-well-formed', `empty namespace for prefix ${prefix}`);
+          scope[prefix] = value;
+        }
+      }
+    }
+    const { prefix, local } = splitName(qname);
+    if (prefix === 'xmlns') throw new Fault('not-well-formed', 'element with the xmlns prefix');
+    const uri = prefix === '' ? (scope[''] ?? '') : scope[prefix];
+    if (uri === undefined) throw new Fault('not-well-formed', `unbound namespace prefix ${prefix}`);
+
+    const attrs: Attrs = {};
+    if (this.started) {
+      const parentNs = this.nsStack.length === 0 ? this.contentNs : this.nsStack[this.nsStack.length - 1]!;
+      if (uri !== parentNs) attrs.xmlns = uri;
+    }
+    let expanded: string[] | undefined;
+    for (let k = 0; k < raw.length; k += 2) {
+      const name = raw[k]!;
+      if (name.charCodeAt(0) === 0x78 && (name === 'xmlns' || name.startsWith('xmlns:'))) continue;
+      const parts = splitName(name);
+      if (parts.prefix !== '') {
+        const attrUri = scope[parts.prefix];
+        if (attrUri === undefined) throw new Fault('not-well-formed', `unbound namespace prefix ${parts.prefix}`);
+        const key = `${attrUri}|${parts.local}`;
+        expanded ??= [];
+        if (expanded.includes(key)) throw new Fault('not-well-formed', `duplicate attribute ${name}`);
+        expanded.push(key);
+        // Keep the declaration of a prefixed attribute's namespace on the element that uses it, so
+        // the element still means the same once cut out of this stream and written into another.
+        if (attrUri !== NS_XML) attrs[`xmlns:${parts.prefix}`] = attrUri;
+      }
+      attrs[name] = raw[k + 1]!;
+    }
+
+    if (!this.started) {
+      this.started = true;
+      this.rootName = qname;
+      this.contentNs = scope[''] ?? '';
+      this.scopeStack = [scope];
+      this.pos = close + 1;
+      this.topStart = this.pos;
+      this.checkSize(buf, start, close + 1, 'stream header');
+      this.events.streamOpen({ name: local, ns: uri, contentNs: scope[''], prefix, attrs });
+      if (selfClosing) {
+        this.rootClosed = true;
+        this.events.streamClose();
+        this.stop();
+      }
+      return;
+    }
+    const el = new XmlElement(local, attrs) as ParsedElement;
+    el.qname = qname;
+    if (this.stack.length === 0) this.topStart = start;
+    else this.stack[this.stack.length - 1]!.children.push(el);
+    this.stack.push(el);
+    this.nsStack.push(uri);
+    this.scopeStack.push(scope);
+    if (selfClosing) this.closeElement();
+  }
+
+  private closeElement(): void {
+    const el = this.stack.pop()! as ParsedElement;
+    const ns = this.nsStack.pop()!;
+    this.scopeStack.pop();
+    delete el.qname;
+    if (this.stack.length === 0) {
+      this.checkSize(this.buf, this.topStart, this.pos, 'stanza');
+      this.topStart = this.pos;
+      this.events.stanza(el, ns);
+    }
+  }
+
+  private checkSize(buf: string, start: number, end: number, what: string): void {
+    const carried = this.carriedBytes;
+    this.carriedBytes = 0;
+    // Fast path: 4 bytes per character at most, so a short element cannot be over the limit.
+    if (carried + (end - start) * 4 <= this.limits.maxStanzaBytes) return;
+    if (carried + Buffer.byteLength(buf.slice(start, end)) > this.limits.maxStanzaBytes) {
+      throw new Fault('policy-violation', `${what} larger than ${this.limits.maxStanzaBytes} bytes`);
+    }
+  }
+}
+
+const NAME_CACHE = new Map<string, { prefix: string; local: string }>();
+const ASCII_QNAME = /^(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)$/;
+
+/** Splits and validates a qualified name (cached: the same few names recur in every stanza). */
+function splitName(qname: string): { prefix: string; local: string } {
+  let parts = NAME_CACHE.get(qname);
+  if (parts) return parts;
+  const m = ASCII_QNAME.exec(qname) ?? QNAME.exec(qname);
+  if (!m) throw new Fault('not-well-formed', `bad name ${qname}`);
+  parts = { prefix: m[1] ?? '', local: m[2]! };
+  if (NAME_CACHE.size >= 2000) NAME_CACHE.clear();
+  NAME_CACHE.set(qname, parts);
+  return parts;
+}
+
+interface ParsedElement extends XmlElement {
+  /** The qualified name as written, to match the end tag; removed once closed. */
+  qname?: string;
+}
+
+function checkChars(text: string): string {
+  if (FORBIDDEN_CHAR.test(text)) throw new Fault('not-well-formed', 'character not allowed in XML');
+  if (SURROGATE.test(text) && LONE_SURROGATE.test(text)) throw new Fault('not-well-formed', 'lone surrogate');
+  return text;
+}
+
+function normalizeNewlines(text: string): string {
+  return text.indexOf('\r') < 0 ? text : text.replace(/\r\n?/g, '\n');
+}
+
+function decodeReferences(text: string): string {
+  if (text.indexOf('&') < 0) return text;
+  REFERENCE.lastIndex = 0;
+  return text.replace(REFERENCE, (whole, ref: string) => {
+    if (!whole.endsWith(';')) throw new Fault('not-well-formed', "'&' not starting a reference");
+    if (ref.charCodeAt(0) === 0x23 /* # */) {
+      const code = ref[1] === 'x' ? (/^x[0-9a-fA-F]+$/.test(ref.slice(1)) ? parseInt(ref.slice(2), 16) : NaN) : /^[0-9]+$/.test(ref.slice(1)) ? parseInt(ref.slice(1), 10) : NaN;
+      if (!isXmlChar(code)) throw new Fault('not-well-formed', `bad character reference &${ref};`);
+      return String.fromCodePoint(code);
+    }
+    const value = PREDEFINED[ref];
+    if (value === undefined) {
+      if (QNAME.test(ref) && !ref.includes(':')) throw new Fault('restricted-xml', 'entity references other than the predefined ones are not allowed');
+      throw new Fault('not-well-formed', `bad reference &${ref};`);
+    }
+    return value;
+  });
+}
+
+function decodeText(raw: string): string {
+  return decodeReferences(normalizeNewlines(checkChars(raw)));
+}
+
+/** Attribute-value normalisation (XML 1.0 §3.3.3): literal tab, CR, LF become spaces; references keep theirs. */
+function decodeAttribute(raw: string): string {
+  checkChars(raw);
+  const spaced = /[\t\n\r]/.test(raw) ? raw.replace(/\r\n|[\t\n\r]/g, ' ') : raw;
+  return decodeReferences(spaced);
+}
+
+function isXmlChar(code: number): boolean {
+  return (
+    code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff)
+  );
 }
 
 /** Parses one complete XML element from a string (tests, stored stanzas, config). Throws on faults. */
