@@ -21,8 +21,8 @@ export const listenSchema = z
 
 export const tlsSchema = z
   .object({
-    cert: z.string().optional().describe('PEM certificate (chain) file; absent: a self-signed certificate in data_dir'),
-    key: z.string().optional().describe('PEM private key file for tls.cert'),
+    cert: z.string().optional().meta({ description: 'PEM certificate (chain) file; absent: a self-signed certificate in data_dir', example: '/etc/herald/fullchain.pem' }),
+    key: z.string().optional().meta({ description: 'PEM private key file for tls.cert', example: '/etc/herald/privkey.pem' }),
   })
   .strict();
 
@@ -34,6 +34,10 @@ export const c2sSchema = z
     max_auth_failures: z.number().int().min(1).max(10).default(3).describe('Failed SASL attempts on one stream before it is closed'),
     keepalive_interval: duration().prefault('5 minutes').describe('Send a whitespace keepalive after this much silence'),
     max_resources: z.number().int().min(1).max(1000).default(20).describe('Connected resources per account'),
+    channel_binding_fallback: z
+      .boolean()
+      .default(true)
+      .describe("Accept SCRAM's 'y' flag after the client failed -PLUS with a channel binding Herald does not offer (older clients know only tls-unique)"),
   })
   .strict();
 
@@ -57,11 +61,11 @@ export const configSchema = z
   .object({
     domain: z.string().min(1).prefault('localhost').describe('The XMPP domain served'),
     data_dir: z.string().prefault('./data').describe('Directory for the SQLite database, the generated certificate and uploads'),
-    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info').describe('Log level'),
-    listen: listenSchema.default(listenSchema.parse({})),
-    tls: tlsSchema.default({}),
-    c2s: c2sSchema.default(c2sSchema.parse({})),
-    limits: limitsSchema.default(limitsSchema.parse({})),
+    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info').describe('Log detail on stdout: trace, debug, info, warn, error, fatal or silent'),
+    listen: listenSchema.default(listenSchema.parse({})).describe('Ports and addresses to listen on; a port of 0 turns that listener off'),
+    tls: tlsSchema.default({}).describe('The certificate for c2s and s2s TLS'),
+    c2s: c2sSchema.default(c2sSchema.parse({})).describe('Client connections'),
+    limits: limitsSchema.default(limitsSchema.parse({})).describe('Abuse limits: stanza sizes, connections and logins per IP, read rates'),
     modules: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).default({}).describe('Per-module settings, by module name'),
     modules_disabled: z.array(z.string()).default([]).describe('Built-in modules not to load'),
   })

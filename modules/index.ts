@@ -1,5 +1,29 @@
 // The built-in modules, in load order. A module named in `modules_disabled` is skipped.
 import type { ModuleDefinition } from '../server/module-api.js';
+import disco from './disco.js';
 import ping from './ping.js';
+import register from './register.js';
+import roster from './roster.js';
+import presence from './presence/index.js';
+import vcard from './vcard.js';
+import privateStorage from './private.js';
+import blocking from './blocking.js';
+import version from './version.js';
+import time from './time.js';
+import last from './last.js';
+import offline from './offline.js';
 
-export const builtinModules: ModuleDefinition<unknown>[] = [ping];
+export const builtinModules: ModuleDefinition<unknown>[] = [
+  disco,
+  ping,
+  register,
+  roster,
+  presence,
+  vcard,
+  privateStorage,
+  blocking,
+  version,
+  time,
+  last,
+  offline,
+];

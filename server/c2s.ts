@@ -97,12 +97,20 @@ export class C2sStream implements SessionOutput {
   private session: Session | undefined;
   private sasl: { mechanism: string; exchange: SaslMechanismSession } | undefined;
   private authFailures = 0;
+  /** The client tried -PLUS with a channel binding we do not offer (see SaslContext.acceptYFlag). */
+  private clientLacksOurChannelBindings = false;
+  private unsupportedBindingThisAttempt = false;
   private busy = false;
   private readonly pending: { el: XmlElement; ns: string }[] = [];
   private readonly bucket: TokenBucket | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private lastRead = Date.now();
+  /** Reading is paused while the read rate is exceeded, or while too many elements wait: resume only when neither holds. */
+  private rateLimited = false;
+  private backlogged = false;
+  /** The client sent </stream:stream> while elements still waited to be handled. */
+  private closeWhenDrained = false;
   private corked = false;
   private closeReason = 'connection closed';
   private closedPromise: Promise<void>;
@@ -179,12 +187,23 @@ export class C2sStream implements SessionOutput {
     this.lastRead = Date.now();
     if (this.bucket) {
       const wait = this.bucket.take(chunk.length);
-      if (wait > 0) {
-        this.socket.pause();
-        setTimeout(() => this.socket.resume(), wait).unref();
+      if (wait > 0 && !this.rateLimited) {
+        // Over read_rate: this chunk is parsed, then nothing more is read until the bucket refills.
+        this.rateLimited = true;
+        this.updateReading();
+        setTimeout(() => {
+          this.rateLimited = false;
+          this.updateReading();
+        }, wait).unref();
       }
     }
     this.parser.write(chunk);
+  }
+
+  private updateReading(): void {
+    if (this.phase === 'closed') return;
+    if (this.rateLimited || this.backlogged) this.socket.pause();
+    else this.socket.resume();
   }
 
   private keepalive(): void {
@@ -294,7 +313,10 @@ export class C2sStream implements SessionOutput {
     if (this.phase !== 'open') return;
     if (this.busy) {
       this.pending.push({ el, ns });
-      if (this.pending.length >= MAX_PENDING_ELEMENTS) this.socket.pause();
+      if (this.pending.length >= MAX_PENDING_ELEMENTS && !this.backlogged) {
+        this.backlogged = true;
+        this.updateReading();
+      }
       return;
     }
     this.dispatch(el, ns);
@@ -324,7 +346,25 @@ export class C2sStream implements SessionOutput {
       const next = this.pending.shift()!;
       this.dispatch(next.el, next.ns);
     }
-    if (this.pending.length < MAX_PENDING_ELEMENTS / 2 && this.phase === 'open') this.socket.resume();
+    if (this.backlogged && this.pending.length < MAX_PENDING_ELEMENTS / 2 && this.phase === 'open') {
+      this.backlogged = false;
+      this.updateReading();
+    }
+    if (this.closeWhenDrained && !this.busy && this.pending.length === 0) this.closeStream();
+  }
+
+  /**
+   * Drops elements that arrived before a stream restart (STARTTLS, SASL success) and still wait
+   * for an earlier asynchronous step: RFC 6120 §5.4.3.3 and §6.4.6 — they belong to the old stream,
+   * and acting on them would let plaintext injected before TLS, or data pipelined before
+   * authentication, run in the new one.
+   */
+  private discardPending(): void {
+    this.pending.length = 0;
+    if (this.backlogged) {
+      this.backlogged = false;
+      this.updateReading();
+    }
   }
 
   private internalError(err: unknown): void {
@@ -349,7 +389,32 @@ export class C2sStream implements SessionOutput {
       return this.fail(new StreamError('unsupported-stanza-type', `Unknown stanza ${el.name}`));
     }
     if (!this.session) return this.handleUnbound(el);
+    if (el.name === 'iq' && el.attrs.type === 'set' && this.isForServer(el)) {
+      const payload = el.firstElement();
+      if (payload?.name === 'session' && payload.attrs.xmlns === NS.SESSION) {
+        // RFC 3921 §3 session establishment, sent after bind by older clients: a no-op now
+        // (RFC 6121 appendix E), but it must still be answered or they wait forever.
+        this.writeElement(x('iq', { type: 'result', id: el.attrs.id, from: el.attrs.to }));
+        return;
+      }
+      if (payload?.name === 'bind' && payload.attrs.xmlns === NS.BIND) {
+        // One resource per stream (RFC 6120 §7.1); a client that may not bind gets not-allowed
+        // (§7.6.2.2). Prosody refuses a second bind on a stream the same way (type cancel).
+        const reply = errorReply(el, stanzaError.notAllowed('A resource is already bound to this stream'));
+        delete reply.attrs.to;
+        this.writeElement(reply);
+        return;
+      }
+    }
     return this.handleStanza(el, this.session);
+  }
+
+  /** No 'to', or 'to' our domain: addressed to the server itself (bind, session). */
+  private isForServer(el: XmlElement): boolean {
+    const to = el.attrs.to;
+    if (to === undefined) return true;
+    const jid = tryParseJid(to);
+    return jid !== null && jid.local === '' && jid.resource === '' && jid.domain === this.host;
   }
 
   // ---- STARTTLS (RFC 6120 §5) ----
@@ -363,6 +428,7 @@ export class C2sStream implements SessionOutput {
     }
     this.writeElement(x('proceed', { xmlns: NS.TLS }));
     this.uncork();
+    this.discardPending();
     const raw = this.socket;
     raw.removeAllListeners('data');
     raw.removeAllListeners('end');
@@ -422,6 +488,7 @@ export class C2sStream implements SessionOutput {
       return this.saslFailure('incorrect-encoding', undefined, true);
     } else data = Buffer.from(trimmed, 'base64');
     const exchange = this.sasl!;
+    this.unsupportedBindingThisAttempt = false;
     const step: SaslStep = await exchange.exchange.step(data);
     if (this.phase !== 'open' || this.sasl !== exchange) return;
     if (step.kind === 'challenge') {
@@ -429,7 +496,8 @@ export class C2sStream implements SessionOutput {
       return;
     }
     this.sasl = undefined;
-    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text, true);
+    // A -PLUS attempt with a binding type we lack is not a password guess: it does not count.
+    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text, !this.unsupportedBindingThisAttempt);
     this.authSucceeded(step.username, step.data, exchange.mechanism);
   }
 
@@ -454,6 +522,7 @@ export class C2sStream implements SessionOutput {
     this.log.info({ user: username, mechanism }, 'authenticated');
     // RFC 6120 §6.4.6: the stream restarts; anything else in this read is discarded.
     this.parser.reset();
+    this.discardPending();
     this.headerSent = false;
     this.phase = 'header';
   }
@@ -475,6 +544,11 @@ export class C2sStream implements SessionOutput {
       channelBindingTypes: types,
       plusOffered: types.length > 0,
       domain: host,
+      acceptYFlag: this.clientLacksOurChannelBindings && this.server.config.c2s.channel_binding_fallback,
+      onUnsupportedChannelBinding: () => {
+        this.clientLacksOurChannelBindings = true;
+        this.unsupportedBindingThisAttempt = true;
+      },
     };
   }
 
@@ -625,20 +699,23 @@ export class C2sStream implements SessionOutput {
       process.nextTick(() => this.uncork());
     }
     socket.write(data);
-    if (socket.writableLength > this.server.config.limits.max_write_queue && this.phase === 'open') {
-      this.log.warn({ queued: socket.writableLength }, 'client is not reading; closing');
-      this.phase = 'closing';
-      this.closeReason = 'write queue full';
-      socket.destroy();
-      return false;
-    }
     return true;
   }
 
   private uncork(): void {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    const socket = this.socket;
+    socket.uncork();
+    // limits.max_write_queue bounds what the client leaves unread: measure it once this tick's
+    // writes were offered to the socket, not while they were still being gathered (a burst of
+    // offline messages to a client that reads fine must not count as a slow reader).
+    if (socket.writableLength > this.server.config.limits.max_write_queue && this.phase === 'open') {
+      this.log.warn({ queued: socket.writableLength }, 'client is not reading; closing');
+      this.phase = 'closing';
+      this.closeReason = 'write queue full';
+      socket.destroy();
+    }
   }
 
   flushed(): Promise<void> {
@@ -689,6 +766,12 @@ export class C2sStream implements SessionOutput {
     this.closeReason = 'closed by client';
     if (this.phase === 'closing') {
       this.socket.destroy();
+      return;
+    }
+    // Stanzas sent before </stream:stream> still count: finish those waiting behind an
+    // asynchronous step first (drain() closes once they are done).
+    if (this.busy || this.pending.length > 0) {
+      this.closeWhenDrained = true;
       return;
     }
     this.closeStream();

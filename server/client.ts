@@ -7,14 +7,14 @@
 //   - text is compared trimmed, '{any}' matches any text.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { XmlStreamParser, parseXml, type StreamHeader } from './xml/parser.js';
 import { XmlElement, serialize } from './xml/element.js';
 import { NS } from './protocol/ns.js';
 import { ScramClient } from './sasl/scram-client.js';
-import { tlsExporter } from './sasl/channel-binding.js';
-import type { ScramHash } from './sasl/mechanism.js';
+import { tlsExporter, tlsServerEndPoint } from './sasl/channel-binding.js';
+import type { ChannelBindingType, ScramHash } from './sasl/mechanism.js';
 
 export interface ClientConnectOptions {
   host?: string;
@@ -27,6 +27,21 @@ export interface ClientConnectOptions {
   insecure?: boolean;
   ca?: string;
   timeoutMs?: number;
+  /** TLS versions the client accepts (force TLSv1.2 to test tls-server-end-point). */
+  tlsMinVersion?: SecureVersion;
+  tlsMaxVersion?: SecureVersion;
+  /** ALPN protocols for direct TLS; default ['xmpp-client']. */
+  alpnProtocols?: string[];
+}
+
+/** How a SCRAM attempt binds to the channel (tests of the server's checks need the wrong ways too). */
+export interface SaslAttemptOptions {
+  /** Channel-binding type for -PLUS; default tls-exporter on TLS 1.3, else tls-server-end-point. */
+  channelBinding?: ChannelBindingType;
+  /** Send this as the channel-binding data instead of the real value. */
+  channelBindingData?: Buffer;
+  /** GS2 flag for a non-PLUS mechanism: 'n' (default) or 'y' ("I could bind, but you can't"). */
+  gs2Flag?: 'n' | 'y';
 }
 
 export interface LoginOptions extends ClientConnectOptions {
@@ -38,6 +53,8 @@ export interface LoginOptions extends ClientConnectOptions {
   noTls?: boolean;
   /** Send initial presence after binding. */
   presence?: boolean;
+  /** Channel-binding type for the -PLUS mechanisms. */
+  channelBinding?: ChannelBindingType;
 }
 
 export interface ExpectOptions {
@@ -72,23 +89,28 @@ export class XmppClient {
 
   /** Opens a TCP (or direct TLS) connection and the stream; waits for the stream features. */
   static async connect(options: ClientConnectOptions): Promise<XmppClient> {
+    const client = await XmppClient.open(options);
+    await client.openStream();
+    return client;
+  }
+
+  /** Opens the TCP (or direct TLS) connection only: no stream header sent yet (tests of hostile input). */
+  static async open(options: ClientConnectOptions): Promise<XmppClient> {
     const host = options.host ?? '127.0.0.1';
     const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
       const s = options.directTls
-        ? tlsConnect({ host, port: options.port, servername: options.domain, rejectUnauthorized: !(options.insecure ?? true), ca: options.ca, ALPNProtocols: ['xmpp-client'] }, () => resolve(s))
+        ? tlsConnect({ host, port: options.port, ...tlsOptions(options), ALPNProtocols: options.alpnProtocols ?? ['xmpp-client'] }, () => resolve(s))
         : netConnect({ host, port: options.port }, () => resolve(s));
       s.once('error', reject);
     });
-    const client = new XmppClient(socket, options);
-    await client.openStream();
-    return client;
+    return new XmppClient(socket, options);
   }
 
   /** connect + STARTTLS + SASL + bind (+ initial presence). */
   static async login(options: LoginOptions): Promise<XmppClient> {
     const client = await XmppClient.connect(options);
     if (!options.directTls && !options.noTls) await client.startTls();
-    await client.authenticate(options.username, options.password, options.mechanism ?? 'SCRAM-SHA-1');
+    await client.authenticate(options.username, options.password, options.mechanism ?? 'SCRAM-SHA-1', { channelBinding: options.channelBinding });
     await client.bind(options.resource);
     if (options.presence) {
       client.send('<presence/>');
@@ -102,6 +124,11 @@ export class XmppClient {
 
   get rawSocket(): Socket {
     return this.socket;
+  }
+
+  /** True once the server sent </stream:stream>. */
+  get streamClosedByServer(): boolean {
+    return this.serverClosedStream;
   }
 
   private makeParser(): XmlStreamParser {
@@ -175,11 +202,13 @@ export class XmppClient {
     return recent.length ? `last received:\n${recent.join('\n')}` : 'nothing received';
   }
 
-  private async openStream(): Promise<void> {
+  /** Sends a stream header (ours, or the one given) and waits for the features; throws on a stream error. */
+  async openStream(header?: string): Promise<void> {
     this.features = undefined;
     this.header = undefined;
     this.sendRaw(
-      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.options.domain}' version='1.0' xml:lang='en'>`,
+      header ??
+        `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.options.domain}' version='1.0' xml:lang='en'>`,
     );
     await this.waitUntil(() => this.features ?? (this.streamError ? null : undefined), 'stream features').then((f) => {
       if (f === null) throw new Error(`stream error: ${serialize(this.streamError!)}`);
@@ -194,7 +223,7 @@ export class XmppClient {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ socket: raw, servername: this.options.domain, rejectUnauthorized: !(this.options.insecure ?? true), ca: this.options.ca }, () => resolve(s));
+      const s = tlsConnect({ socket: raw, ...tlsOptions(this.options) }, () => resolve(s));
       s.once('error', reject);
     });
     this.socket = secure;
@@ -204,27 +233,33 @@ export class XmppClient {
   }
 
   /** SASL with SCRAM (or PLAIN); then the stream restart. */
-  async authenticate(username: string, password: string, mechanism: LoginOptions['mechanism'] = 'SCRAM-SHA-1'): Promise<void> {
-    const result = await this.tryAuthenticate(username, password, mechanism);
+  async authenticate(username: string, password: string, mechanism: LoginOptions['mechanism'] = 'SCRAM-SHA-1', options: SaslAttemptOptions = {}): Promise<void> {
+    const result = await this.tryAuthenticate(username, password, mechanism, options);
     if (result.name !== 'success') throw new Error(`authentication failed: ${serialize(result)}`);
-    this.parser.reset();
     this.jid = `${username}@${this.options.domain}`;
+    await this.restartStream();
+  }
+
+  /** The stream restart after SASL success (RFC 6120 §6.4.6): a fresh parser and a new header. */
+  async restartStream(): Promise<void> {
+    this.parser.reset();
     await this.openStream();
   }
 
   /** One SASL attempt; returns the <success/> or <failure/> element without restarting. */
-  async tryAuthenticate(username: string, password: string, mechanism: LoginOptions['mechanism'] = 'SCRAM-SHA-1'): Promise<XmlElement> {
+  async tryAuthenticate(username: string, password: string, mechanism: LoginOptions['mechanism'] = 'SCRAM-SHA-1', options: SaslAttemptOptions = {}): Promise<XmlElement> {
     if (mechanism === 'PLAIN') {
       this.sendRaw(`<auth xmlns='${NS.SASL}' mechanism='PLAIN'>${Buffer.from(`\0${username}\0${password}`).toString('base64')}</auth>`);
       return this.next();
     }
     const hash: ScramHash = mechanism!.startsWith('SCRAM-SHA-256') ? 'sha256' : 'sha1';
     const plus = mechanism!.endsWith('-PLUS');
-    let channelBinding: { type: string; data: Buffer } | 'n' | 'y' = 'n';
+    let channelBinding: { type: string; data: Buffer } | 'n' | 'y' = options.gs2Flag ?? 'n';
     if (plus) {
-      const data = tlsExporter(this.socket as TLSSocket);
-      if (!data) throw new Error('tls-exporter needs TLS 1.3');
-      channelBinding = { type: 'tls-exporter', data };
+      const type = options.channelBinding ?? (this.tlsProtocol === 'TLSv1.3' ? 'tls-exporter' : 'tls-server-end-point');
+      const data = options.channelBindingData ?? this.channelBindingData(type);
+      if (!data) throw new Error(`no ${type} channel binding on this connection`);
+      channelBinding = { type, data };
     }
     const scram = new ScramClient(hash, username, password, { channelBinding });
     this.sendRaw(`<auth xmlns='${NS.SASL}' mechanism='${mechanism}'>${scram.first().toString('base64')}</auth>`);
@@ -234,6 +269,23 @@ export class XmppClient {
     const outcome = await this.next();
     if (outcome.name === 'success' && !scram.verify(Buffer.from(outcome.text(), 'base64'))) throw new Error('server signature did not verify');
     return outcome;
+  }
+
+  /** The negotiated TLS version ('TLSv1.3', ...), or undefined on plain TCP. */
+  get tlsProtocol(): string | undefined {
+    return this.secure ? ((this.socket as TLSSocket).getProtocol() ?? undefined) : undefined;
+  }
+
+  /**
+   * Channel-binding data as the client computes it: tls-exporter (RFC 9266), or tls-server-end-point
+   * (RFC 5929 §4.1: the hash of the certificate the server presented). Null when unavailable.
+   */
+  channelBindingData(type: ChannelBindingType): Buffer | null {
+    if (!this.secure) return null;
+    const socket = this.socket as TLSSocket;
+    if (type === 'tls-exporter') return tlsExporter(socket);
+    const raw = socket.getPeerCertificate().raw as Buffer | undefined;
+    return raw ? tlsServerEndPoint(raw) : null;
   }
 
   async bind(resource?: string): Promise<string> {
@@ -330,11 +382,27 @@ export class XmppClient {
     this.socket.destroy();
   }
 
-  /** Resolves when the socket has closed. */
-  waitClosed(): Promise<void> {
+  /** Resolves when the socket has closed; rejects after `timeoutMs` (default: the client's timeout). */
+  waitClosed(timeoutMs = this.timeoutMs): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`connection still open after ${timeoutMs} ms\n${this.describeRecent()}`)), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
+}
+
+function tlsOptions(options: ClientConnectOptions) {
+  return {
+    servername: options.domain,
+    rejectUnauthorized: !(options.insecure ?? true),
+    ca: options.ca,
+    ...(options.tlsMinVersion && { minVersion: options.tlsMinVersion }),
+    ...(options.tlsMaxVersion && { maxVersion: options.tlsMaxVersion }),
+  };
 }
 
 /** Returns undefined when `actual` matches `expected`, else a short reason. */

@@ -72,7 +72,7 @@ export class Jid {
 
   /** This bare JID with `resource` (normalised; throws JidError when invalid or empty). */
   withResource(resource: string): Jid {
-    return createJid(this.local, this.domain, normalizeResourcepart(resource));
+    return createJid(this.local, this.domain, normalizeResourcepart(detach(resource)));
   }
 
   /** Alias of {@link Jid.bare}. */
@@ -103,10 +103,11 @@ const recentJids = new Map<string, Jid>();
 export function parseJid(input: string): Jid {
   const cached = recentJids.get(input);
   if (cached !== undefined) return cached;
-  const jid = splitAndNormalize(input);
-  if (input.length <= MAX_CACHED_INPUT_LENGTH) {
+  const own = detach(input); // the parts are slices of it, and it becomes the cache key
+  const jid = splitAndNormalize(own);
+  if (own.length <= MAX_CACHED_INPUT_LENGTH) {
     if (recentJids.size >= MAX_CACHED_JIDS) recentJids.clear();
-    recentJids.set(input, jid);
+    recentJids.set(own, jid);
   }
   return jid;
 }
@@ -124,10 +125,18 @@ export function tryParseJid(input: string): Jid | null {
 /** Builds a JID from separate parts, normalising each; '' (or no resource) means the part is absent. */
 export function makeJid(local: string, domain: string, resource = ''): Jid {
   return createJid(
-    local === '' ? '' : normalizeLocalpart(local),
+    local === '' ? '' : normalizeLocalpart(detach(local)),
     normalizeDomainpart(domain),
-    resource === '' ? '' : normalizeResourcepart(resource),
+    resource === '' ? '' : normalizeResourcepart(detach(resource)),
   );
+}
+
+// XML parsers hand attribute values over as slices (V8 SlicedString) of the whole buffer they read,
+// and normalising ASCII returns its input, so a Jid or cache key could keep that buffer alive:
+// 2,000 JID-sized slices of 64 KiB chunks held 134 MB of heap, their copies 3 MB. Concatenation
+// makes a fresh flat string; the slice of it holds only that copy.
+function detach(s: string): string {
+  return (' ' + s).slice(1);
 }
 
 function splitAndNormalize(input: string): Jid {
@@ -173,14 +182,14 @@ export function normalizeLocalpart(input: string): string {
   if (ASCII_LOCALPART.test(input)) return input.toLowerCase();
   const output = applyUntilStable('local', input, usernameCaseMappedRules);
   checkLength('local', output);
-  // RFC 7622 §3.3.1: "the following characters are also disallowed ... U+0022 ("), U+0026 (&),
-  // U+0027 ('), U+002F (/), U+003A (:), U+003C (<), U+003E (>), and U+0040 (@)"
+  // RFC 7622 §3.3.1 disallows these in localparts although IdentifierClass and UsernameCaseMapped
+  // allow them; checked after mapping, since fullwidth forms map onto them.
   const extra = LOCALPART_EXTRA_DISALLOWED.exec(output);
   if (extra !== null) throw new JidError('local', `disallowed character ${codePointName(extra[0])}`);
   const chars = Array.from(output);
   checkPrecisClass('local', chars, IDENTIFIER_CLASS);
-  // RFC 8265 §3.3.1: "Applications MUST apply the "Bidi Rule" defined in [RFC5893] to strings that
-  // contain right-to-left code points"
+  // RFC 8265 §3.3.1, Directionality Rule: "Applications MUST apply the "Bidi Rule" defined in
+  // [RFC5893]" to strings that contain right-to-left code points.
   if (!satisfiesBidiRule(chars)) throw new JidError('local', 'mixes text directions against the Bidi Rule (RFC 5893)');
   return output;
 }
@@ -283,7 +292,9 @@ const EXCEPTIONS = new Map<number, Property>([
 const ARABIC_INDIC_DIGIT = /[\u0660-\u0669]/;
 const EXTENDED_ARABIC_INDIC_DIGIT = /[\u06F0-\u06F9]/;
 // Exceptions, Default_Ignorable (which covers the join controls) and the old Hangul jamo blocks.
-const SPECIAL = String.raw`\p{Default_Ignorable_Code_Point}\u00B7\u0375\u05F3\u05F4\u0640\u0660-\u0669\u06F0-\u06FE\u07FA\u0F0B\u1100-\u11FF\u3007\u302E\u302F\u3031-\u3035\u303B\u30FB\uA960-\uA97F\uD7B0-\uD7FF`;
+const SPECIAL =
+  String.raw`\p{Default_Ignorable_Code_Point}\u00B7\u0375\u05F3\u05F4\u0640\u0660-\u0669\u06F0-\u06FE\u07FA\u0F0B` +
+  String.raw`\u1100-\u11FF\u3007\u302E\u302F\u3031-\u3035\u303B\u30FB\uA960-\uA97F\uD7B0-\uD7FF`;
 const IDENTIFIER_CLASS: PrecisClass = {
   name: 'IdentifierClass',
   suspect: new RegExp(String.raw`[^\p{Ll}\p{Lu}\p{Lo}\p{Nd}\p{Lm}\p{Mn}\p{Mc}\x21-\x7E]|[${SPECIAL}]`, 'u'),
@@ -298,7 +309,7 @@ const FREEFORM_CLASS: PrecisClass = {
 const LETTER_DIGITS = /^[\p{Ll}\p{Lu}\p{Lo}\p{Nd}\p{Lm}\p{Mn}\p{Mc}]$/u;
 // OtherLetterDigits, Spaces, Symbols, Punctuation: valid in FreeformClass only.
 const FREEFORM_ONLY = /^[\p{Lt}\p{Nl}\p{No}\p{Me}\p{Zs}\p{S}\p{P}]$/u;
-// Unassigned, Default_Ignorable, Noncharacter, Controls (RFC 8264 §9.4, §9.13, §9.14): disallowed.
+// Unassigned, Controls, PrecisIgnorableProperties (RFC 8264 §9.10, §9.12, §9.13): disallowed.
 const NEVER_VALID = /^[\p{Cn}\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}\p{Cc}]$/u;
 
 function checkPrecisClass(part: JidPart, chars: readonly string[], precisClass: PrecisClass): void {
@@ -331,7 +342,9 @@ function precisProperty(ch: string, freeform: boolean): Property {
 
 // RFC 5892 §2.9 OldHangulJamo: Hangul_Syllable_Type L, V or T.
 function isOldHangulJamo(cp: number): boolean {
-  return (cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0xa960 && cp <= 0xa97c) || (cp >= 0xd7b0 && cp <= 0xd7c6) || (cp >= 0xd7cb && cp <= 0xd7fb);
+  return (
+    (cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0xa960 && cp <= 0xa97c) || (cp >= 0xd7b0 && cp <= 0xd7c6) || (cp >= 0xd7cb && cp <= 0xd7fb)
+  );
 }
 
 const GREEK = /^\p{Script=Greek}$/u;
@@ -386,7 +399,8 @@ function zwnjBetweenJoiningLetters(chars: readonly string[], i: number): boolean
   const left = chars[before];
   const right = chars[after];
   // Every joining letter is outside ASCII; ASCII here could also be URL syntax to the host parser.
-  if (left === undefined || right === undefined || left < '\x80' || right < '\x80' || isJoinControl(left) || isJoinControl(right)) return false;
+  if (left === undefined || right === undefined || left < '\x80' || right < '\x80') return false;
+  if (isJoinControl(left) || isJoinControl(right)) return false;
   return domainToASCII(left + '\u200C' + right) !== '';
 }
 
@@ -415,7 +429,7 @@ function bidiClass(ch: string): BidiClass {
     if (ch === '+' || ch === '-') return 'ES';
     if (ch === '#' || ch === '$' || ch === '%') return 'ET';
     if (ch === ',' || ch === '.' || ch === '/' || ch === ':') return 'CS';
-    return /[A-Za-z]/.test(ch) ? 'L' : 'ON';
+    return (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a) ? 'L' : 'ON';
   }
   if (NON_SPACING.test(ch)) return 'NSM';
   if (ARABIC_NUMBER.test(ch)) return 'AN';
@@ -430,8 +444,8 @@ function satisfiesBidiRule(chars: readonly string[]): boolean {
   // Every R, AL and AN character lies in these blocks; most localparts skip the per-character pass.
   if (!chars.some((ch) => RTL_BLOCKS.test(ch))) return true;
   const classes = chars.map(bidiClass);
-  // RFC 8265 §3.3.1: "for strings that do not contain right-to-left code points, there is no
-  // special processing for directionality"; RFC 5893 §1.4 counts R, AL and AN as right-to-left.
+  // RFC 8265 §3.3.1: strings without right-to-left code points get no special processing for
+  // directionality; RFC 5893 §1.4 counts R, AL and AN as right-to-left.
   if (!classes.some((c) => c === 'R' || c === 'AN')) return true;
   const first = classes[0];
   if (first !== 'L' && first !== 'R') return false; // 1. first character L, R or AL
@@ -456,7 +470,7 @@ const NUMERIC_LAST_LABEL = /(?:^|\.)[0-9]+$/;
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 // ASCII the WHATWG host parser would treat as URL syntax ('a/b.com' comes back as 'a').
 const ASCII_NOT_LDH = /[\x00-\x2C\x2F\x3A-\x40\x5B-\x60\x7B-\x7F]/;
-// RFC 5892 §2.5 IgnorableBlocks: disallowed in IDNA though PRECIS has no such category.
+// RFC 5892 §2.4 IgnorableBlocks: disallowed in IDNA though PRECIS has no such category.
 const IGNORABLE_BLOCKS = /^[\u20D0-\u20FF\u{1D100}-\u{1D24F}]$/u;
 
 // A server sees few distinct domains, and they cost the most to check.
@@ -470,10 +484,10 @@ const recentDomains = new Map<string, string>();
 export function normalizeDomainpart(input: string): string {
   const cached = recentDomains.get(input);
   if (cached !== undefined) return cached;
-  const domain = normalizeDomainUncached(input);
+  const domain = detach(normalizeDomainUncached(input));
   if (input.length <= MAX_CACHED_INPUT_LENGTH) {
     if (recentDomains.size >= MAX_CACHED_DOMAINS) recentDomains.clear();
-    recentDomains.set(input, domain);
+    recentDomains.set(detach(input), domain);
   }
   return domain;
 }
@@ -498,12 +512,14 @@ function checkAsciiLabels(domain: string): void {
     // RFC 7622 §3.2.1: only "code points that are allowed in NR-LDH labels or U-labels"; labels
     // keep DNS's 63-octet limit (RFC 1034 §3.1).
     if (label === '') throw new JidError('domain', 'empty label');
-    if (!LDH_LABEL.test(label)) throw new JidError('domain', `label '${label}' is not letters, digits and inner hyphens of at most 63 octets`);
+    if (!LDH_LABEL.test(label)) {
+      throw new JidError('domain', `label '${label}' is not letters, digits and inner hyphens of at most 63 octets`);
+    }
   }
 }
 
-// RFC 7622 §3.2: "the domainpart MAY be an IP address ... IP-literal ... per [RFC3986]".
-// IPvFuture and zone identifiers are not accepted.
+// RFC 7622 §3.2 also allows an IP address as domainpart: IPv4, or IPv6 as an RFC 3986 IP-literal
+// in brackets. IPvFuture and zone identifiers are not accepted.
 function normalizeIpv6Literal(domain: string): string {
   const address = domain.endsWith(']') ? domain.slice(1, -1) : '';
   if (!isIPv6(address) || address.includes('%')) throw new JidError('domain', 'not a valid IPv6 address literal');

@@ -15,6 +15,7 @@ export class IpLimiter {
   private readonly connections = new Map<string, number>();
   private readonly failures = new Map<string, number[]>();
   private readonly exempt: Set<string>;
+  private lastSweep = 0;
 
   constructor(private readonly config: LimitsConfig) {
     this.exempt = new Set(config.exempt.map(normalizeIp));
@@ -46,6 +47,17 @@ export class IpLimiter {
     const list = this.recentFailures(key, now);
     list.push(now);
     this.failures.set(key, list);
+    // Addresses that failed once and never came back would otherwise stay forever: an attacker with
+    // many addresses (an IPv6 /64) could grow this map without bound. Sweep once per window.
+    if (now - this.lastSweep >= this.config.auth_failure_window) {
+      this.lastSweep = now;
+      for (const other of [...this.failures.keys()]) this.recentFailures(other, now);
+    }
+  }
+
+  /** Addresses with failures still inside the window (for tests and metrics). */
+  get trackedAddresses(): number {
+    return this.failures.size;
   }
 
   /** True when the IP has failed too often recently: further attempts are refused without a look. */

@@ -27,6 +27,8 @@ export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';
 export type { ArchiveItem, ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
+// Config units for module schemas ('10 minutes', '64 KiB'), STYLE.md §6.
+export { duration, bytes } from '../conf/units.js';
 
 export interface XepInfo {
   xep: number;
@@ -176,4 +178,6 @@ export interface ModuleContext<C = unknown> {
   every(ms: number, fn: () => void | Promise<void>): void;
   /** Runs fn when the server stops (after streams are closed, before storage closes). */
   onStop(fn: () => void | Promise<void>): void;
+  /** True for addresses in `limits.exempt` (loopback by default), which per-IP limits leave alone. */
+  isExemptAddress(address: string): boolean;
 }

@@ -25,8 +25,8 @@ import type {
 import { Router } from './router.js';
 import type { Session } from './session.js';
 import { SessionRegistry } from './sessions.js';
-import { deriveScramCredentials, verifyPasswordAgainst } from './sasl/scram.js';
-import { saslprep } from './sasl/saslprep.js';
+import { verifyPasswordAgainst } from './sasl/scram.js';
+import { DEFAULT_SCRAM_ITERATIONS, deriveAccountCredentials } from './accounts.js';
 import type { ScramCredentials, ScramHash } from './sasl/mechanism.js';
 import type { XmlElement } from './xml/element.js';
 import { StreamError } from './errors.js';
@@ -102,7 +102,7 @@ export class HeraldServer {
     this.domain = options.config.domain;
     this.hosts = new Set([this.domain]);
     this.hooks = new HookBus(this.log);
-    this.scramIterations = options.scramIterations ?? 4096;
+    this.scramIterations = options.scramIterations ?? DEFAULT_SCRAM_ITERATIONS;
     this.limiter = new IpLimiter(this.config.limits);
     this.router = new Router({
       hosts: this.hosts,
@@ -211,12 +211,8 @@ export class HeraldServer {
   }
 
   deriveCredentials(password: string): Partial<Record<ScramHash, ScramCredentials>> {
-    // Both hashes, so SCRAM-SHA-1 and SCRAM-SHA-256 clients can log in; same salt is fine (RFC 5802 §9).
-    const prepared = saslprep(password, { allowUnassigned: false });
-    return {
-      sha1: deriveScramCredentials('sha1', prepared, undefined, this.scramIterations),
-      sha256: deriveScramCredentials('sha256', prepared, undefined, this.scramIterations),
-    };
+    // Shared with the CLI (server/accounts.ts): both hashes, so SCRAM-SHA-1 and -256 clients can log in.
+    return deriveAccountCredentials(password, this.scramIterations);
   }
 
   // ---- sessions ----
@@ -391,6 +387,7 @@ export class HeraldServer {
         this.timers.push(timer);
       },
       onStop: (fn) => void this.stopHandlers.push(fn),
+      isExemptAddress: (address) => this.limiter.isExempt(address),
     };
     return ctx;
   }

@@ -36,4 +36,6 @@ export const NS = {
   HINTS: 'urn:xmpp:hints',
   SERVERINFO: 'http://jabber.org/network/serverinfo',
   STANZA_ID: 'urn:xmpp:sid:0',
+  CHATSTATES: 'http://jabber.org/protocol/chatstates',
+  X_EVENT: 'jabber:x:event',
 } as const;

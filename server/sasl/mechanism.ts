@@ -39,6 +39,15 @@ export interface SaslContext {
    * bare `user`); when absent only the authzid's localpart can be compared.
    */
   domain?: string;
+  /**
+   * Accept the SCRAM 'y' flag although -PLUS is offered. The stream sets this after the client
+   * tried a -PLUS mechanism with a channel-binding type we do not offer (older clients such as
+   * Debian's slixmpp 1.8 only know tls-unique, which TLS 1.3 does not have, and then retry with
+   * 'y'): that client has seen our -PLUS offer, so its 'y' is not a sign of a stripped one.
+   */
+  acceptYFlag?: boolean;
+  /** Told when a -PLUS attempt names a channel-binding type this connection does not offer. */
+  onUnsupportedChannelBinding?(type: string): void;
 }
 
 /** One authentication exchange. step() never throws: every problem is a 'failure' step. */

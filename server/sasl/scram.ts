@@ -147,13 +147,16 @@ class ScramSession implements SaslMechanismSession {
       if (flag === 'p') return saslFailure('malformed-request', 'channel binding needs a -PLUS mechanism');
       // RFC 5802 §6: 'y' means the client thinks we do not support channel binding. We offered
       // -PLUS, so someone removed it from <mechanisms/> on the way: a downgrade attack.
-      if (flag === 'y' && this.ctx.plusOffered) return saslFailure('not-authorized', 'channel binding downgrade');
+      if (flag === 'y' && this.ctx.plusOffered && this.ctx.acceptYFlag !== true) return saslFailure('not-authorized', 'channel binding downgrade');
       return header;
     }
     if (flag !== 'p') return saslFailure('malformed-request', 'a -PLUS mechanism needs channel binding');
     const type = first.cbType;
     const cbData = type !== undefined && this.ctx.channelBindingTypes.includes(type) ? this.ctx.channelBinding(type) : null;
-    if (cbData === null) return saslFailure('not-authorized', 'channel binding type not supported');
+    if (cbData === null) {
+      this.ctx.onUnsupportedChannelBinding?.(first.gs2Header.slice(2, first.gs2Header.indexOf(',')));
+      return saslFailure('not-authorized', 'channel binding type not supported');
+    }
     return Buffer.concat([header, cbData]);
   }
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import test, { describe } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   Jid,
   JidError,
@@ -241,7 +243,8 @@ describe('jid: domainpart', () => {
 
   test('IDN: fullwidth letters map; right-to-left names work', () => {
     assert.equal(parseJid('\uFF45\uFF58\uFF41\uFF4D\uFF50\uFF4C\uFF45.com').domain, 'example.com');
-    assert.equal(parseJid('\u0645\u062B\u0627\u0644.\u0625\u062E\u062A\u0628\u0627\u0631').domain, '\u0645\u062B\u0627\u0644.\u0625\u062E\u062A\u0628\u0627\u0631');
+    const arabic = '\u0645\u062B\u0627\u0644.\u0625\u062E\u062A\u0628\u0627\u0631'; // مثال.إختبار
+    assert.equal(parseJid(arabic).domain, arabic);
   });
 
   test('IDN: invalid A-labels are rejected', () => {
@@ -392,6 +395,24 @@ describe('jid: the Jid value', () => {
     for (let i = 0; i < 25_000; i++) parseJid(`user${i}@example.net`);
     assert.equal(parseJid('user24999@example.net').local, 'user24999');
     assert.equal(parseJid('user0@example.net').local, 'user0');
+  });
+
+  test('cached JIDs do not keep the parser chunk they were sliced from alive', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const jids: Jid[] = [];
+    for (let i = 0; i < 300; i++) {
+      // As from an XML parser: the attribute value is a slice of a large buffer (256 KiB here, 75 MiB in all).
+      const chunk = `${i}`.padEnd(262_144, 'x') + `<message to='Chunk${i}@Example.net/orchard'/>`;
+      const attribute = chunk.slice(chunk.indexOf("'") + 1, chunk.lastIndexOf("'"));
+      jids.push(parseJid(attribute), makeJid(attribute.slice(0, 6), 'example.net', attribute.slice(-7)));
+    }
+    gc();
+    const retained = process.memoryUsage().heapUsed - before;
+    assert.equal(String(jids[0]), 'chunk0@example.net/orchard');
+    assert.ok(retained < 20_000_000, `${(retained / 1e6).toFixed(1)} MB retained by 600 JIDs`);
   });
 
   test('tryParseJid returns null for invalid JIDs', () => {

@@ -424,6 +424,16 @@ describe('scram: channel binding', () => {
     assertFailure(await scramSha256.start(fakeCtx({ bindings, plusOffered: true })).step(Buffer.from('y,,n=user,r=abc')), 'not-authorized');
   });
 
+  test("an unsupported channel-binding type (tls-unique) is reported to the stream, which may then accept 'y'", async () => {
+    const reported: string[] = [];
+    const ctx = { ...fakeCtx({ bindings }), onUnsupportedChannelBinding: (type: string) => reported.push(type) };
+    assertFailure(await scramSha256Plus.start(ctx).step(Buffer.from('p=tls-unique,,n=user,r=abc')), 'not-authorized');
+    assert.deepEqual(reported, ['tls-unique']);
+    // The stream then sets acceptYFlag: the client saw -PLUS, so its 'y' is not a stripped offer.
+    const { final } = await login({ mech: scramSha256, ctx: { ...fakeCtx({ bindings }), acceptYFlag: true }, hash: 'sha256', gs2: 'y,,' });
+    assertSuccess(final, 'user');
+  });
+
   test("gs2 flag 'y' without -PLUS on offer succeeds with c=eSws", async () => {
     const { final } = await login({ mech: scramSha256, ctx: fakeCtx({ plusOffered: false }), hash: 'sha256', gs2: 'y,,' });
     assertSuccess(final, 'user');

@@ -1,0 +1,335 @@
+// Herald's benchmark runner: `npm run bench -- login|msg|mem|all [options]` (see bench/README.md).
+//
+// The server under test runs in its own process (bench/server-main.ts), pinned to core 0; this
+// process is the load generator, pinned to core 1. To get there it re-executes itself once under
+// `taskset -c 1`, with the open-files limit raised to the hard limit (10,000 sessions need 10,000
+// sockets on each side). Results go to stdout; --json FILE keeps them for docs/benchmarks.md.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BenchServer, type ServerOptions } from './server-process.js';
+import { machineBusySeconds } from './proc.js';
+import { runLoginBench, type LoginBenchResult } from './login.js';
+import { runMsgBench, type MsgBenchResult } from './msg.js';
+import { runMemBench, type MemBenchResult } from './mem.js';
+import { formatProfileSummary, summarizeProfile, type ProfileSummary } from './profile-summary.js';
+import { fmtInt, latencyLine, ms, sleep } from './stats.js';
+
+const USAGE = `usage: npm run bench -- login|msg|mem|all [options]
+
+  login   logins/s, SCRAM-SHA-1, plain TCP and STARTTLS, 50 in flight
+  msg     highest message rate among 1,000 online users with p99 delivery <= 100 ms
+  mem     server RSS per idle session at 10,000 sessions (10-contact rosters, initial presence)
+  all     the three in turn
+
+options:
+  --profile [DIR]      run the server under node --cpu-prof; profiles into DIR
+                       (default bench/profiles) and a top-15 summary printed
+  --no-pin             do not pin server and generator to cores 0 and 1
+  --quiet-wait 120     before each benchmark, wait up to this many seconds for other programs
+                       to use less than 10% of a core (0: don't wait)
+  --json FILE          also write the results as JSON
+  login:  --inflight 50  --warmup 2  --duration 10 (seconds)  --variants plain,starttls
+  msg:    --users 1000  --rates 5000,10000,15000,20000,26000,30000,40000  --step 10
+          --msg-warmup 3  --p99 100 (ms)  --refine 3  --msg-tls
+  mem:    --sessions 10000  --contacts 10  --mem-tls
+          --heap-snapshots DIR   V8 heap snapshots before/after and what grew per session
+                                 (a diagnostic: the RSS figure of such a run is not valid)`;
+
+const PASSWORD = 'bench-password';
+const TARGETS = { loginPlain: 2800, msgRate: 26_000, msgP99: 100, memKiB: 19 };
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    profile: { type: 'boolean', default: false },
+    'profile-dir': { type: 'string' },
+    'no-pin': { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: '120' },
+    json: { type: 'string' },
+    inflight: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '10' },
+    variants: { type: 'string', default: 'plain,starttls' },
+    users: { type: 'string', default: '1000' },
+    rates: { type: 'string', default: '5000,10000,15000,20000,26000,30000,40000' },
+    step: { type: 'string', default: '10' },
+    'msg-warmup': { type: 'string', default: '3' },
+    p99: { type: 'string', default: '100' },
+    refine: { type: 'string', default: '3' },
+    'msg-tls': { type: 'boolean', default: false },
+    sessions: { type: 'string', default: '10000' },
+    contacts: { type: 'string', default: '10' },
+    'mem-tls': { type: 'boolean', default: false },
+    'heap-snapshots': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+// `--profile DIR` reads naturally; parseArgs sees DIR as a positional, so take it from there.
+const benches = positionals.filter((p) => ['login', 'msg', 'mem', 'all'].includes(p));
+const profileDirArg = values['profile-dir'] ?? positionals.find((p) => !benches.includes(p));
+
+function log(line: string): void {
+  console.log(line);
+}
+
+// After the re-exec this process is pinned to one core: the machine's figures come from the parent.
+const cores = Number(process.env.HERALD_BENCH_CORES) || availableParallelism();
+const canPin = process.env.HERALD_BENCH_PINNED !== undefined ? process.env.HERALD_BENCH_PINNED === '1' : !values['no-pin'] && cores >= 2 && hasTaskset();
+const SERVER_CORE = 0;
+const GENERATOR_CORE = 1;
+
+function hasTaskset(): boolean {
+  return spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Re-runs this script pinned to the generator core with the fd limit raised; returns false if this is that run. */
+function reexecIfNeeded(): boolean {
+  if (process.env.HERALD_BENCH_CHILD === '1') return false;
+  const script = fileURLToPath(import.meta.url);
+  const inner = canPin ? ['taskset', '-c', String(GENERATOR_CORE), process.execPath, ...process.execArgv, script] : [process.execPath, ...process.execArgv, script];
+  const result = spawnSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...inner, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, HERALD_BENCH_CHILD: '1', HERALD_BENCH_CORES: String(cores), HERALD_BENCH_PINNED: canPin ? '1' : '0' },
+  });
+  process.exitCode = result.status ?? 1;
+  return true;
+}
+
+function fdLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Results {
+  date: string;
+  commit: string;
+  machine: { cores: number; cpu: string; node: string; pinned: boolean; fdLimit: number };
+  modules?: string[];
+  login?: (LoginBenchResult & { profile?: ProfileSummary })[];
+  msg?: MsgBenchResult & { profile?: ProfileSummary };
+  mem?: MemBenchResult & { profile?: ProfileSummary };
+}
+
+function serverOptions(extra: Partial<ServerOptions>): ServerOptions {
+  return { accounts: 0, password: PASSWORD, core: canPin ? SERVER_CORE : undefined, ...extra };
+}
+
+function profileDir(): string | undefined {
+  if (!values.profile && values['profile-dir'] === undefined) return undefined;
+  const dir = resolve(profileDirArg ?? join(process.cwd(), 'bench', 'profiles'));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The newest .cpuprofile in a directory written after `since` (ms epoch). */
+function newestProfile(dir: string, since: number): string | undefined {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ path: join(dir, f), mtime: statSync(join(dir, f)).mtimeMs }))
+    .filter((f) => f.mtime >= since)
+    .sort((a, b) => b.mtime - a.mtime);
+  return files[0]?.path;
+}
+
+/** Waits (bounded) until other programs leave the CPUs alone: a shared machine makes noisy numbers. */
+async function waitForQuiet(): Promise<void> {
+  const deadline = performance.now() + Number(values['quiet-wait']) * 1000;
+  let warned = false;
+  for (;;) {
+    const busyStart = machineBusySeconds();
+    await sleep(1000);
+    const others = machineBusySeconds() - busyStart;
+    if (!(others > 0.1)) return;
+    if (performance.now() > deadline) {
+      log(`WARNING: other programs still use ${others.toFixed(2)} cores; measuring anyway (figures suspect)`);
+      return;
+    }
+    if (!warned) log(`waiting for the machine to be quiet (other programs use ${others.toFixed(2)} cores) ...`);
+    warned = true;
+  }
+}
+
+async function withServer<T>(options: ServerOptions, fn: (server: BenchServer) => Promise<T>, window?: (result: T) => [number, number]): Promise<{ result: T; profile?: ProfileSummary; profilePath?: string; modules: string[] }> {
+  if (Number(values['quiet-wait']) > 0) await waitForQuiet();
+  const started = Date.now();
+  const server = await BenchServer.start(options);
+  log(`server: pid ${server.pid}${options.core !== undefined ? ` on core ${options.core}` : ''}, port ${server.ready.port}, ` +
+    `${fmtInt(server.ready.accounts)} accounts${server.ready.rosterItems ? `, ${fmtInt(server.ready.rosterItems)} roster items` : ''}, ` +
+    `seeded in ${server.ready.seedMs} ms, started in ${server.ready.setupMs} ms; modules: ${server.ready.modules.join(', ') || '(none)'}`);
+  let result: T;
+  try {
+    result = await fn(server);
+  } finally {
+    await server.stop();
+  }
+  if (!options.profileDir) return { result, modules: server.ready.modules };
+  const path = newestProfile(options.profileDir, started);
+  if (!path) {
+    log('profile: no .cpuprofile was written');
+    return { result, modules: server.ready.modules };
+  }
+  const [fromUs, toUs] = window ? window(result) : [0, Number.POSITIVE_INFINITY];
+  const profile = summarizeProfile(path, { top: 15, fromUs, toUs });
+  log(`profile: ${path} (measurement window only)`);
+  log(formatProfileSummary(profile));
+  return { result, profile, profilePath: path, modules: server.ready.modules };
+}
+
+async function login(results: Results): Promise<void> {
+  const variants = values.variants!.split(',').map((v) => v.trim()) as ('plain' | 'starttls')[];
+  results.login = [];
+  for (const variant of variants) {
+    const accounts = 1000;
+    const options = serverOptions({
+      accounts,
+      profileDir: profileDir(),
+      label: `server ${variant}`,
+      config: { c2s: { require_encryption: variant === 'starttls' } },
+    });
+    log(`\n== login (${variant}): SCRAM-SHA-1${variant === 'starttls' ? ' after STARTTLS' : ' over plain TCP'}, ${values.inflight} in flight, ` +
+      `${values.warmup} s warm-up + ${values.duration} s`);
+    const { result, profile, modules } = await withServer(
+      options,
+      (server) =>
+        runLoginBench(server, {
+          target: { host: '127.0.0.1', port: server.ready.port, domain: 'localhost' },
+          starttls: variant === 'starttls',
+          inflight: Number(values.inflight),
+          warmupMs: Number(values.warmup) * 1000,
+          durationMs: Number(values.duration) * 1000,
+          accounts,
+          password: PASSWORD,
+        }),
+      (r) => r.windowUs,
+    );
+    results.modules = modules;
+    const target = variant === 'plain' ? ` (target >= ${fmtInt(TARGETS.loginPlain)}: ${verdict(result.perSecond >= TARGETS.loginPlain, result.perSecond / TARGETS.loginPlain)})` : '';
+    log(`login ${variant}: ${fmtInt(result.perSecond)} logins/s${target}; ${fmtInt(result.logins)} in ${result.seconds.toFixed(1)} s, ${result.errors} errors`);
+    log(`  latency ${latencyLine(result.latency)}`);
+    log(`  CPU: server ${pct(result.serverCpu)}, generator ${pct(result.generatorCpu)}, other programs ${pct(result.othersCpu)}${noisy(result.othersCpu)}`);
+    if (result.othersCpu > 0.1) log(`  busiest other processes: ${result.busiestOthers.join(', ') || '(none: kernel time?)'}`);
+    if (result.firstErrors.length > 0) log(`  first errors: ${result.firstErrors.join(' | ')}`);
+    results.login.push({ ...result, profile });
+  }
+}
+
+async function msg(results: Results): Promise<void> {
+  const users = Number(values.users);
+  log(`\n== msg: ${fmtInt(users)} users, chat to random full JIDs, ${values.step} s per step, pass = no loss and p99 <= ${values.p99} ms`);
+  const { result, profile, modules } = await withServer(
+    serverOptions({ accounts: users, profileDir: profileDir(), label: 'server msg', config: { c2s: { require_encryption: values['msg-tls'] } } }),
+    (server) =>
+      runMsgBench(server, {
+        target: { host: '127.0.0.1', port: server.ready.port, domain: 'localhost' },
+        users,
+        password: PASSWORD,
+        starttls: values['msg-tls']!,
+        rates: values.rates!.split(',').map(Number),
+        stepMs: Number(values.step) * 1000,
+        warmupMs: Number(values['msg-warmup']) * 1000,
+        drainMs: 3000,
+        p99LimitMs: Number(values.p99),
+        refineSteps: Number(values.refine),
+        log,
+      }),
+    (r) => r.windowUs,
+  );
+  results.modules = modules;
+  const best = result.steps.filter((s) => s.pass).sort((a, b) => b.offered - a.offered)[0];
+  log(`msg: best ${fmtInt(result.best)} msg/s with p99 ${best ? ms(best.latency.p99) : '-'} (target >= ${fmtInt(TARGETS.msgRate)}: ` +
+    `${verdict(result.best >= TARGETS.msgRate, result.best / TARGETS.msgRate)})`);
+  results.msg = { ...result, profile };
+}
+
+async function mem(results: Results): Promise<void> {
+  const sessions = Number(values.sessions);
+  const contacts = Number(values.contacts);
+  const limit = fdLimit();
+  if (limit < sessions + 100) log(`mem: WARNING: open-files limit ${limit} is below ${sessions + 100}; raise it (ulimit -n) or lower --sessions`);
+  log(`\n== mem: ${fmtInt(sessions)} idle sessions, ${contacts}-contact rosters, initial presence${values['mem-tls'] ? ', STARTTLS' : ', plain TCP'}`);
+  const { result, modules, profile } = await withServer(
+    serverOptions({ accounts: sessions, roster: contacts, profileDir: profileDir(), label: 'server mem', config: { c2s: { require_encryption: values['mem-tls'] } } }),
+    async (server) => {
+      if (server.ready.rosterSkipped) log('mem: no roster module in this build: sessions have empty rosters');
+      return runMemBench(server, server.ready.rosterSkipped ? 0 : contacts, {
+        target: { host: '127.0.0.1', port: server.ready.port, domain: 'localhost' },
+        sessions,
+        password: PASSWORD,
+        starttls: values['mem-tls']!,
+        concurrency: 200,
+        quietMs: 2000,
+        heapSnapshotDir: values['heap-snapshots'] !== undefined ? resolve(values['heap-snapshots']) : undefined,
+        log,
+      });
+    },
+    (r) => r.windowUs,
+  );
+  results.modules = modules;
+  log(`mem: ${result.perSessionKiB.toFixed(1)} KiB RSS per session (target <= ${TARGETS.memKiB}: ` +
+    `${verdict(result.perSessionKiB <= TARGETS.memKiB, result.perSessionKiB / TARGETS.memKiB)}); JS heap ${result.heapPerSessionKiB.toFixed(1)} KiB, ` +
+    `external ${result.externalPerSessionKiB.toFixed(1)} KiB per session`);
+  log(`  RSS ${fmtInt(result.before.rssKiB)} → ${fmtInt(result.after.rssKiB)} KiB; heap ${fmtInt(result.before.heapUsed / 1024)} → ${fmtInt(result.after.heapUsed / 1024)} KiB; ` +
+    `${fmtInt(result.after.sessions)} sessions; roster answers ${result.rosterAnswers.result} result / ${result.rosterAnswers.error} error; ` +
+    `${fmtInt(result.stanzasReceived)} stanzas received by clients`);
+  results.mem = { ...result, profile };
+}
+
+function verdict(pass: boolean, ratio: number): string {
+  return pass ? `met, ${(ratio * 100).toFixed(0)}% of target` : `MISSED, ${(ratio * 100).toFixed(0)}% of target`;
+}
+
+/** Other programs using more than a tenth of a core make a run suspect. */
+function noisy(others: number): string {
+  return others > 0.1 ? '  (WARNING: the machine was not quiet; rerun)' : '';
+}
+
+function pct(fraction: number): string {
+  return `${(fraction * 100).toFixed(0)}%`;
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  if (values.help || benches.length === 0) {
+    console.log(USAGE);
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  if (reexecIfNeeded()) return;
+  const results: Results = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: { cores, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, pinned: canPin, fdLimit: fdLimit() },
+  };
+  log(`herald bench: commit ${results.commit}, ${cores} cores (${results.machine.cpu}), Node ${process.version}, open-files limit ${results.machine.fdLimit}`);
+  log(canPin ? `pinned: server on core ${SERVER_CORE}, generator on core ${GENERATOR_CORE}` : 'not pinned (no taskset, fewer than 2 cores, or --no-pin): numbers are not comparable with pinned runs');
+  if (!existsSync(join(fileURLToPath(new URL('.', import.meta.url)), 'server-main.js'))) throw new Error('dist/bench/server-main.js missing: run npm run build');
+  const all = benches.includes('all');
+  if (all || benches.includes('login')) await login(results);
+  if (all || benches.includes('msg')) await msg(results);
+  if (all || benches.includes('mem')) await mem(results);
+  if (values.json) {
+    writeFileSync(values.json, JSON.stringify(results, null, 2));
+    log(`\nresults written to ${values.json}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,122 @@
+// XEP-0030 Service Discovery (2.5.0) for the server and its accounts, with XEP-0128 extended info
+// and the server's own XEP-0115 Entity Capabilities (1.6.0) in the stream features.
+// What the server answers is what modules registered (m.feature, m.identity, m.discoItem,
+// m.discoExtension, m.accountFeature); this module only serves it. Left out: contact addresses
+// (XEP-0157), nodes other than the caps node, PEP items of accounts (they come with PEP).
+import { z } from 'zod';
+import { defineModule, x, type XmlElement } from '../server/module-api.js';
+import { NS } from '../server/protocol/ns.js';
+import { capsVerification } from '../server/protocol/xep0115.js';
+import { stanzaError } from '../server/errors.js';
+
+/** The XEP-0115 'node': the software's URI, shared by every Herald server. */
+export const CAPS_NODE = 'https://herald.im';
+
+export default defineModule({
+  name: 'disco',
+  xeps: [
+    { xep: 30, version: '2.5.0', status: 'complete' },
+    { xep: 115, version: '1.6.0', status: 'partial', note: "the server's own capabilities (stream feature, caps node)" },
+    { xep: 128, version: '1.0.1', status: 'complete' },
+  ],
+  depends: ['roster'],
+  config: z
+    .object({
+      name: z.string().min(1).default('Herald').describe('Name in the server identity (server/im) of disco#info'),
+    })
+    .strict(),
+  setup(m) {
+    const roster = m.service('roster');
+    m.identity('server', 'im', m.config.name);
+    m.feature(NS.DISCO_INFO);
+    m.feature(NS.DISCO_ITEMS);
+    m.accountFeature(NS.DISCO_INFO);
+    m.accountFeature(NS.DISCO_ITEMS);
+
+    // Registrations all happen during module setup, so the answer and its hash are built once,
+    // on first use (after every module has loaded).
+    let cached: { info: XmlElement; ver: string } | undefined;
+    const hostInfo = () => {
+      if (!cached) {
+        const info = buildHostInfo();
+        cached = { info, ver: capsVerification(info) };
+      }
+      return cached;
+    };
+
+    function buildHostInfo(): XmlElement {
+      const query = x('query', { xmlns: NS.DISCO_INFO });
+      const seen = new Set<string>();
+      for (const { category, type, name } of m.disco.hostIdentities()) {
+        // XEP-0115 §5.4: a category/type pair appears once (else the caps hash is invalid).
+        if (seen.has(`${category}/${type}`)) continue;
+        seen.add(`${category}/${type}`);
+        query.append(x('identity', { category, type, name }));
+      }
+      for (const feature of m.disco.hostFeatures()) query.append(x('feature', { var: feature }));
+      for (const form of m.disco.hostExtensions()) query.append(form.clone());
+      return query;
+    }
+
+    m.streamFeature('post-auth', () => x('c', { xmlns: NS.CAPS, hash: 'sha-1', node: CAPS_NODE, ver: hostInfo().ver }));
+
+    m.iq.get(
+      NS.DISCO_INFO,
+      'query',
+      ({ payload }) => {
+        const node = payload.attrs.node;
+        const { info, ver } = hostInfo();
+        if (node === undefined || node === '') return info.clone();
+        // XEP-0115 §6.2: the caps node answers what the server answers itself.
+        if (node === `${CAPS_NODE}#${ver}`) return info.clone().withAttrs({ node });
+        throw stanzaError.itemNotFound('No such node');
+      },
+      { scope: 'host' },
+    );
+
+    m.iq.get(
+      NS.DISCO_ITEMS,
+      'query',
+      ({ payload }) => {
+        if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
+        const query = x('query', { xmlns: NS.DISCO_ITEMS });
+        for (const { jid, name, node } of m.disco.hostItems()) query.append(x('item', { jid, name, node }));
+        return query;
+      },
+      { scope: 'host' },
+    );
+
+    // XEP-0030 §8 (Security Considerations): an account's disco#info is for the account itself and
+    // for entities that may see its presence (subscription 'from' or 'both'); everyone else gets
+    // service-unavailable, so accounts cannot be harvested. Prosody's mod_disco does the same.
+    m.iq.get(
+      NS.DISCO_INFO,
+      'query',
+      async ({ from, username, payload }) => {
+        const isOwner = from.local === username && from.domain === m.host;
+        if (!isOwner) {
+          const subscription = await roster.subscription(username, from.bareString);
+          if (subscription !== 'from' && subscription !== 'both') throw stanzaError.serviceUnavailable();
+        }
+        if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
+        const query = x('query', { xmlns: NS.DISCO_INFO }, x('identity', { category: 'account', type: 'registered' }));
+        for (const feature of m.disco.accountFeatures()) query.append(x('feature', { var: feature }));
+        return query;
+      },
+      { scope: 'account' },
+    );
+
+    // XEP-0030 §8: items of an account are its available resources, which only subscribers may
+    // see; Herald lists none for anyone (an empty result, as the XEP asks for the others), and
+    // PEP nodes will be added by PEP.
+    m.iq.get(
+      NS.DISCO_ITEMS,
+      'query',
+      ({ payload }) => {
+        if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
+        return x('query', { xmlns: NS.DISCO_ITEMS });
+      },
+      { scope: 'account' },
+    );
+  },
+});
