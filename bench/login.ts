@@ -36,6 +36,8 @@ export interface LoginBenchResult {
   othersCpu: number;
   /** The other processes that used the most CPU meanwhile. */
   busiestOthers: string[];
+  /** CPU the hypervisor took from the machine meanwhile, in cores. */
+  steal: number;
   /** The measurement window on the monotonic clock (for cutting the server's CPU profile). */
   windowUs: [number, number];
 }
@@ -99,6 +101,7 @@ export async function runLoginBench(server: BenchServer, options: LoginBenchOpti
     generatorCpu: cpu.generator,
     othersCpu: cpu.others,
     busiestOthers: cpu.busiest,
+    steal: cpu.steal,
     windowUs: [fromUs, toUs],
   };
   running = false;

@@ -69,7 +69,7 @@ export function machineBusySeconds(): number {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
     // cpu  user nice system idle iowait irq softirq steal guest guest_nice
     const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!; // steal (f[7]) is not ours to count: see stealSeconds
     return busy / ticksPerSecond();
   } catch {
     return Number.NaN;
@@ -99,6 +99,16 @@ function allProcesses(): Map<number, { name: string; cpu: number }> {
   return out;
 }
 
+/** CPU time the hypervisor took from this (virtual) machine, all cores, in seconds. */
+export function stealSeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (f[7] ?? 0) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * CPU use of the server, the generator and everything else on the machine over a window, in
  * cores. "Others" above a few percent means another program competed and the figures are suspect;
@@ -110,6 +120,7 @@ export class LoadMeter {
   private machineStart = 0;
   private timeStart = 0;
   private processesStart = new Map<number, { name: string; cpu: number }>();
+  private stealStart = 0;
 
   constructor(private readonly serverPid: number) {
     this.server = new CpuMeter(serverPid);
@@ -120,11 +131,12 @@ export class LoadMeter {
     this.server.start();
     this.generator.start();
     this.machineStart = machineBusySeconds();
+    this.stealStart = stealSeconds();
     this.processesStart = allProcesses();
     this.timeStart = performance.now();
   }
 
-  stop(): { server: number; generator: number; others: number; busiest: string[] } {
+  stop(): { server: number; generator: number; others: number; steal: number; busiest: string[] } {
     const server = this.server.stop();
     const generator = this.generator.stop();
     const seconds = (performance.now() - this.timeStart) / 1000;
@@ -136,6 +148,7 @@ export class LoadMeter {
       if (cores >= 0.02) busiest.push({ label: `${now.name}[${pid}] ${(cores * 100).toFixed(0)}%`, cores });
     }
     busiest.sort((a, b) => b.cores - a.cores);
-    return { server, generator, others: Math.max(0, machine - server - generator), busiest: busiest.slice(0, 5).map((b) => b.label) };
+    const steal = (stealSeconds() - this.stealStart) / seconds;
+    return { server, generator, others: Math.max(0, machine - server - generator), steal, busiest: busiest.slice(0, 5).map((b) => b.label) };
   }
 }

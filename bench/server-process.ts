@@ -25,6 +25,8 @@ export interface ServerOptions {
   config?: Record<string, unknown>;
   /** Prefix for the server's own log lines on our stderr. */
   label?: string;
+  /** Extra node flags for the server process (diagnostics: --trace-gc, --max-semi-space-size=…). */
+  nodeFlags?: string[];
 }
 
 export interface ServerReady {
@@ -93,7 +95,7 @@ export class BenchServer {
     );
     if (seedRun.status !== 0) throw new Error(`seeding the bench store failed (exit ${seedRun.status})`);
     const seeded = JSON.parse(seedRun.stdout.split('\n').find((line) => line.startsWith('{"accounts"')) ?? '{}') as { accounts: number; rosterItems: number; rosterSkipped: boolean; setupMs: number };
-    const nodeArgs = ['--expose-gc'];
+    const nodeArgs = ['--expose-gc', ...(options.nodeFlags ?? [])];
     if (options.profileDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(options.profileDir)}`);
     const serverArgs = [join(HERE, 'server-main.js'), '--config', configPath];
     const command = options.core !== undefined ? 'taskset' : process.execPath;

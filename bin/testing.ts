@@ -65,6 +65,16 @@ export class TestServer {
     return this.server.ports.c2s_direct_tls!;
   }
 
+  /** ws:// URL of the WebSocket endpoint on the plain HTTP listener (loopback: trusted as encrypted). */
+  get websocketUrl(): string {
+    return `ws://127.0.0.1:${this.server.ports.http}${this.server.config.http.websocket_path}`;
+  }
+
+  /** wss:// URL of the WebSocket endpoint on the HTTPS listener. */
+  get secureWebsocketUrl(): string {
+    return `wss://127.0.0.1:${this.server.ports.https}${this.server.config.http.websocket_path}`;
+  }
+
   buildConfig(): HeraldConfig {
     const input = this.options.config ?? {};
     return configSchema.parse({
@@ -102,11 +112,12 @@ export class TestServer {
   }
 
   /** A connected, unauthenticated client (stream open, features received). */
-  async connect(options: { directTls?: boolean } = {}): Promise<XmppClient> {
+  async connect(options: { directTls?: boolean; websocket?: string } = {}): Promise<XmppClient> {
     const client = await XmppClient.connect({
       port: options.directTls ? this.directTlsPort : this.port,
       domain: this.domain,
       directTls: options.directTls,
+      websocket: options.websocket,
     });
     this.clients.add(client);
     return client;

@@ -26,6 +26,26 @@ export const tlsSchema = z
   })
   .strict();
 
+export const httpSchema = z
+  .object({
+    websocket_path: z.string().startsWith('/').default('/xmpp-websocket').describe('Path of the XMPP-over-WebSocket endpoint (RFC 7395)'),
+    websocket_url: z
+      .string()
+      .url()
+      .optional()
+      .meta({ description: 'Public WebSocket URL announced in host-meta (XEP-0156); absent: derived from each request', example: 'wss://chat.example.org/xmpp-websocket' }),
+    see_other_uri: z
+      .string()
+      .url()
+      .optional()
+      .meta({ description: 'Send every WebSocket client elsewhere with <close see-other-uri/> (RFC 7395 §3.6.1)', example: 'wss://other.example.org/xmpp-websocket' }),
+    trusted_proxies: z
+      .array(z.string())
+      .default(['127.0.0.1', '::1'])
+      .describe('Reverse proxies whose X-Forwarded-For/-Proto are believed and whose connections count as encrypted'),
+  })
+  .strict();
+
 export const c2sSchema = z
   .object({
     require_encryption: z.boolean().default(true).describe('Require STARTTLS before authentication'),
@@ -34,6 +54,11 @@ export const c2sSchema = z
     max_auth_failures: z.number().int().min(1).max(10).default(3).describe('Failed SASL attempts on one stream before it is closed'),
     keepalive_interval: duration().prefault('5 minutes').describe('Send a whitespace keepalive after this much silence'),
     max_resources: z.number().int().min(1).max(1000).default(20).describe('Connected resources per account'),
+    resume_timeout: duration().prefault('300s').describe('XEP-0198: how long a lost session waits to be resumed, unless the client asks for less'),
+    max_resume_timeout: duration().prefault('1 hour').describe('XEP-0198: the longest resume window a client may ask for'),
+    sm_max_queue: z.number().int().min(10).max(100_000).default(1000).describe('XEP-0198: stanzas queued for a hibernated session before it is ended'),
+    sm_ack_after: z.number().int().min(1).max(1000).default(5).describe('XEP-0198: unacknowledged stanzas after which the server asks for an ack'),
+    sm_ack_timeout: duration().prefault('60s').describe('XEP-0198: a requested ack that does not come within this time marks the connection dead'),
     channel_binding_fallback: z
       .boolean()
       .default(true)
@@ -65,6 +90,7 @@ export const configSchema = z
     listen: listenSchema.default(listenSchema.parse({})).describe('Ports and addresses to listen on; a port of 0 turns that listener off'),
     tls: tlsSchema.default({}).describe('The certificate for c2s and s2s TLS'),
     c2s: c2sSchema.default(c2sSchema.parse({})).describe('Client connections'),
+    http: httpSchema.default(httpSchema.parse({})).describe('HTTP listeners: WebSocket, host-meta'),
     limits: limitsSchema.default(limitsSchema.parse({})).describe('Abuse limits: stanza sizes, connections and logins per IP, read rates'),
     modules: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).default({}).describe('Per-module settings, by module name'),
     modules_disabled: z.array(z.string()).default([]).describe('Built-in modules not to load'),

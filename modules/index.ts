@@ -5,6 +5,8 @@ import ping from './ping.js';
 import register from './register.js';
 import roster from './roster.js';
 import presence from './presence/index.js';
+import csi from './csi.js';
+import carbons from './carbons.js';
 import vcard from './vcard.js';
 import privateStorage from './private.js';
 import blocking from './blocking.js';
@@ -19,6 +21,8 @@ export const builtinModules: ModuleDefinition<unknown>[] = [
   register,
   roster,
   presence,
+  csi,
+  carbons,
   vcard,
   privateStorage,
   blocking,

@@ -1,44 +1,37 @@
-// Client-to-server streams (RFC 6120): stream headers and features, STARTTLS (§5), SASL (§6),
-// resource binding (§7), then stanzas into the router. Over TCP with STARTTLS, or direct TLS
-// (XEP-0368). One C2sStream per connection; once bound it is the SessionOutput of its Session.
+// Client-to-server streams (RFC 6120): stream headers and features, STARTTLS (§5), SASL (§6, in
+// server/c2s-sasl.ts), resource binding (§7), stream management (XEP-0198, state in server/sm.ts),
+// then stanzas into the router. The same over TCP with STARTTLS, direct TLS (XEP-0368) and
+// WebSocket (RFC 7395): server/transports.ts frames the output. One C2sStream per connection; once
+// bound (or resumed) it is the SessionOutput of its Session.
 //
 // Incoming elements are handled strictly in order: when a handler is asynchronous (SASL, storage),
 // the next element waits, and reading pauses if too many pile up.
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, TLSSocket } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { HeraldServer } from './server.js';
 import { XmlStreamParser, type StreamHeader, type XmlFaultCondition } from './xml/parser.js';
-import { XmlElement, x, serialize } from './xml/element.js';
-import { escapeAttr } from './xml/escape.js';
+import { XmlElement, x } from './xml/element.js';
 import { NS } from './protocol/ns.js';
 import { StanzaError, StreamError, errorReply, mayReplyWithError, stanzaError } from './errors.js';
-import { tryParseJid, normalizeResourcepart, normalizeLocalpart, makeJid, type Jid } from './jid.js';
+import { tryParseJid, normalizeResourcepart, makeJid, type Jid } from './jid.js';
 import { Session, type SessionOutput } from './session.js';
 import { TokenBucket } from './limits.js';
 import type { Logger } from './log.js';
-import { plain } from './sasl/plain.js';
-import { scramSha1, scramSha1Plus, scramSha256, scramSha256Plus } from './sasl/scram.js';
-import { tlsExporter } from './sasl/channel-binding.js';
-import type { ChannelBindingType, SaslContext, SaslMechanismFactory, SaslMechanismSession, SaslStep, ScramHash } from './sasl/mechanism.js';
+import { SaslNegotiation } from './c2s-sasl.js';
+import { SocketTransport, type StreamTransport } from './transports.js';
+import { NS_SM, SmState, isStanza, negotiatedWindow } from './sm.js';
+import { incrementH, isValidH } from './sm-counters.js';
 import type { StreamInfo } from './module-api.js';
 
-/** Listens for client connections on all configured interfaces; resolves once listening. */
+/** Listens for client connections (TCP with STARTTLS, or direct TLS) on the configured interfaces. */
 export async function listenC2s(server: HeraldServer, port: number, directTls: boolean): Promise<NetServer[]> {
-  const onSocket = (socket: Socket) => {
-    const stream = new C2sStream(server, socket, directTls);
-    stream.start();
-  };
+  const onSocket = (socket: Socket) => new C2sStream(server, new SocketTransport(socket, directTls)).start();
   const make = (): NetServer =>
     directTls
       ? createTlsServer(
-          {
-            SNICallback: (_name, cb) => cb(null, server.secureContext),
-            secureContext: server.secureContext,
-            ALPNProtocols: ['xmpp-client'],
-            minVersion: 'TLSv1.2',
-          },
+          { ...server.tlsServerOptions(), ALPNProtocols: ['xmpp-client'] },
           onSocket,
         )
       : createNetServer(onSocket);
@@ -79,55 +72,58 @@ type Phase = 'header' | 'open' | 'closing' | 'closed';
 const MAX_PENDING_ELEMENTS = 64;
 const CLOSE_GRACE_MS = 5_000;
 const BIND_RESOURCE_BYTES = 6;
-
-const SCRAM_MECHANISMS: SaslMechanismFactory[] = [scramSha256Plus, scramSha1Plus, scramSha256, scramSha1];
+/** Unacknowledged stanzas are asked about after this long even below sm_ack_after. */
+const SM_ACK_DELAY_MS = 2_000;
+/** RFC 7395 framing: the parser reads WebSocket messages inside this implicit root. */
+const WEBSOCKET_ROOT = `<stream xmlns='${NS.CLIENT}'>`;
 
 export class C2sStream implements SessionOutput {
-  readonly transport: 'tcp' | 'tls';
   readonly remoteAddress: string;
-  private socket: Socket;
-  private secureNow: boolean;
+  readonly log: Logger;
   private readonly parser: XmlStreamParser;
-  private readonly log: Logger;
+  private readonly sasl: SaslNegotiation;
+  private readonly framed: boolean;
   private phase: Phase = 'header';
   private headerSent = false;
   private streamId = '';
-  private host: string;
+  host: string;
   private username: string | undefined;
   private session: Session | undefined;
-  private sasl: { mechanism: string; exchange: SaslMechanismSession } | undefined;
-  private authFailures = 0;
-  /** The client tried -PLUS with a channel binding we do not offer (see SaslContext.acceptYFlag). */
-  private clientLacksOurChannelBindings = false;
-  private unsupportedBindingThisAttempt = false;
   private busy = false;
   private readonly pending: { el: XmlElement; ns: string }[] = [];
   private readonly bucket: TokenBucket | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private lastRead = Date.now();
   /** Reading is paused while the read rate is exceeded, or while too many elements wait: resume only when neither holds. */
   private rateLimited = false;
   private backlogged = false;
-  /** The client sent </stream:stream> while elements still waited to be handled. */
+  /** The client ended the stream while elements still waited to be handled. */
   private closeWhenDrained = false;
-  private corked = false;
+  /** Elements completed by the current WebSocket message (RFC 7395: exactly one). */
+  private elementsInMessage = 0;
   private closeReason = 'connection closed';
-  private closedPromise: Promise<void>;
+  /** Closed with </stream:stream> or a stream error: the session ends rather than hibernates. */
+  private endedCleanly = false;
+  private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
   private counted = false;
 
-  constructor(private readonly server: HeraldServer, socket: Socket, directTls: boolean) {
-    this.socket = socket;
-    this.secureNow = directTls;
-    this.transport = directTls ? 'tls' : 'tcp';
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+  constructor(
+    private readonly server: HeraldServer,
+    readonly transport: StreamTransport,
+  ) {
+    this.remoteAddress = transport.remoteAddress;
     this.host = server.domain;
+    this.framed = transport.kind === 'websocket';
     this.log = server.log.child({ conn: randomBytes(4).toString('hex'), ip: this.remoteAddress });
     const limits = server.config.limits;
     this.parser = new XmlStreamParser(
       {
-        streamOpen: (header) => this.onStreamOpen(header),
+        streamOpen: (header) => {
+          if (!this.framed) this.onStreamOpen(header);
+        },
         stanza: (el, ns) => this.onElement(el, ns),
         streamClose: () => this.onStreamClose(),
         fault: (condition, text) => this.onXmlFault(condition, text),
@@ -139,28 +135,46 @@ export class C2sStream implements SessionOutput {
         maxAttributeLength: limits.max_attribute_length,
       },
     );
+    if (this.framed) this.parser.write(WEBSOCKET_ROOT);
     this.bucket = server.limiter.isExempt(this.remoteAddress) ? undefined : new TokenBucket(limits.read_rate, limits.read_burst);
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
+    const stream = this;
+    this.sasl = new SaslNegotiation(server, {
+      get host() {
+        return stream.host;
+      },
+      transport,
+      log: this.log,
+      write: (el) => this.writeElement(el),
+      tooManyFailures: () => this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts')),
+      succeeded: (username) => this.authSucceeded(username),
+      stillOpen: () => this.phase === 'open',
+    });
   }
 
   get secure(): boolean {
-    return this.secureNow;
+    return this.transport.secure;
+  }
+
+  get kind(): 'tcp' | 'tls' | 'websocket' {
+    return this.transport.kind;
   }
 
   start(): void {
-    const socket = this.socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
     this.server.streams.add(this);
+    this.transport.attach({
+      data: (chunk) => this.onData(chunk),
+      closed: (reason) => this.onTransportClosed(reason),
+      beforeFlush: () => this.maybeRequestAck(),
+      afterFlush: () => this.checkWriteQueue(),
+    });
     if (!this.server.limiter.openConnection(this.remoteAddress)) {
       this.log.warn('too many connections from this address');
-      this.attachSocket(socket);
       this.fail(new StreamError('policy-violation', 'Too many connections from your address'));
       return;
     }
     this.counted = true;
-    this.log.info({ transport: this.transport }, 'connection opened');
-    this.attachSocket(socket);
+    this.log.info({ transport: this.transport.kind }, 'connection opened');
     const c2s = this.server.config.c2s;
     this.authTimer = setTimeout(() => {
       if (!this.username) this.fail(new StreamError('connection-timeout', 'Authentication took too long'));
@@ -170,23 +184,10 @@ export class C2sStream implements SessionOutput {
     this.keepaliveTimer.unref();
   }
 
-  private attachSocket(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => {
-      this.closeReason = `socket error: ${err.message}`;
-      this.log.debug({ err: err.message }, 'socket error');
-    });
-    socket.on('close', () => this.onSocketClosed());
-    socket.on('end', () => {
-      // The peer half-closed without </stream:stream>: nothing more will come.
-      if (this.phase !== 'closed') this.socket.end();
-    });
-  }
-
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer | string): void {
     this.lastRead = Date.now();
     if (this.bucket) {
-      const wait = this.bucket.take(chunk.length);
+      const wait = this.bucket.take(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
       if (wait > 0 && !this.rateLimited) {
         // Over read_rate: this chunk is parsed, then nothing more is read until the bucket refills.
         this.rateLimited = true;
@@ -197,25 +198,33 @@ export class C2sStream implements SessionOutput {
         }, wait).unref();
       }
     }
+    if (!this.framed) {
+      this.parser.write(chunk);
+      return;
+    }
+    // RFC 7395 §3.3.3: every message is exactly one complete element.
+    this.elementsInMessage = 0;
     this.parser.write(chunk);
+    if (this.parser.stopped || this.phase === 'closed' || this.phase === 'closing') return;
+    if (!this.parser.idle || this.elementsInMessage !== 1) {
+      this.fail(new StreamError('not-well-formed', 'A WebSocket message must hold exactly one complete element'));
+    }
   }
 
   private updateReading(): void {
     if (this.phase === 'closed') return;
-    if (this.rateLimited || this.backlogged) this.socket.pause();
-    else this.socket.resume();
+    this.transport.setReading(!(this.rateLimited || this.backlogged));
   }
 
   private keepalive(): void {
     if (this.phase !== 'open') return;
-    // RFC 6120 §4.6.1: whitespace keepalive after a period of silence.
-    if (Date.now() - this.lastRead >= this.server.config.c2s.keepalive_interval) this.writeRaw(' ');
+    // RFC 6120 §4.6.1: whitespace keepalive after a period of silence (a ping frame over WebSocket).
+    if (Date.now() - this.lastRead >= this.server.config.c2s.keepalive_interval) this.transport.keepalive();
   }
 
   // ---- stream header and features ----
 
   private onStreamOpen(header: StreamHeader): void {
-    const expectedName = header.name === 'stream' && header.ns === NS.STREAMS;
     const to = header.attrs.to;
     const requested = to !== undefined ? tryParseJid(to) : null;
     if (requested && requested.local === '' && requested.resource === '' && this.server.hosts.has(requested.domain)) {
@@ -224,8 +233,12 @@ export class C2sStream implements SessionOutput {
     this.streamId = randomBytes(12).toString('base64url');
     this.sendHeader(header);
     this.phase = 'open';
-    if (!expectedName) return this.fail(new StreamError('invalid-namespace', 'Expected a stream in http://etherx.jabber.org/streams'));
-    if (header.contentNs !== NS.CLIENT) return this.fail(new StreamError('invalid-namespace', 'The content namespace must be jabber:client'));
+    if (!this.framed) {
+      if (header.name !== 'stream' || header.ns !== NS.STREAMS) {
+        return this.fail(new StreamError('invalid-namespace', 'Expected a stream in http://etherx.jabber.org/streams'));
+      }
+      if (header.contentNs !== NS.CLIENT) return this.fail(new StreamError('invalid-namespace', 'The content namespace must be jabber:client'));
+    }
     const version = header.attrs.version;
     if (version === undefined || !/^\d+\.\d+$/.test(version) || Number(version.split('.')[0]) < 1) {
       return this.fail(new StreamError('unsupported-version', 'XMPP 1.0 streams only'));
@@ -238,6 +251,10 @@ export class C2sStream implements SessionOutput {
     if (header.attrs.from !== undefined && !tryParseJid(header.attrs.from)) {
       return this.fail(new StreamError('invalid-from', 'The from attribute is not a valid JID'));
     }
+    if (this.framed && !this.transport.secure && this.server.config.c2s.require_encryption) {
+      // No STARTTLS over WebSocket (RFC 7395 §3.7): encryption is wss:// or a trusted proxy's.
+      return this.fail(new StreamError('policy-violation', 'Use wss:// (TLS) for this server'));
+    }
     this.sendFeatures();
   }
 
@@ -245,22 +262,22 @@ export class C2sStream implements SessionOutput {
     if (this.headerSent) return;
     this.headerSent = true;
     const fromClient = header?.attrs.from !== undefined ? tryParseJid(header.attrs.from) : null;
-    let out =
-      "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'" +
-      ` id='${this.streamId || randomBytes(12).toString('base64url')}' from='${escapeAttr(this.host)}' version='1.0' xml:lang='en'`;
-    if (fromClient) out += ` to='${escapeAttr(fromClient.toString())}'`;
-    this.writeRaw(out + '>');
+    this.transport.openStream({
+      id: this.streamId || randomBytes(12).toString('base64url'),
+      from: this.host,
+      ...(fromClient && { to: fromClient.toString() }),
+    });
   }
 
   private streamInfo(): StreamInfo {
-    return { host: this.host, secure: this.secureNow, remoteAddress: this.remoteAddress, username: this.username };
+    return { host: this.host, secure: this.transport.secure, remoteAddress: this.remoteAddress, username: this.username };
   }
 
   private sendFeatures(): void {
     const features = x('stream:features');
     const c2s = this.server.config.c2s;
     if (!this.username) {
-      if (!this.secureNow) {
+      if (this.transport.canStartTls && !this.transport.secure) {
         const starttls = features.c('starttls', { xmlns: NS.TLS });
         if (c2s.require_encryption) {
           // RFC 6120 §5.3.1: TLS mandatory-to-negotiate: offer nothing else yet.
@@ -269,48 +286,29 @@ export class C2sStream implements SessionOutput {
           return;
         }
       }
-      const mechanisms = features.c('mechanisms', { xmlns: NS.SASL });
-      for (const mech of this.offeredMechanisms()) mechanisms.c('mechanism').t(mech.name);
-      const cbTypes = this.channelBindingTypes();
-      if (cbTypes.length > 0) {
-        // XEP-0440: tell the client which channel bindings we can verify.
-        const cb = features.c('sasl-channel-binding', { xmlns: NS.SASL_CB });
-        for (const type of cbTypes) cb.c('channel-binding', { type });
-      }
+      features.append(...this.sasl.features());
       features.append(...this.server.streamFeaturesFor('pre-auth', this.streamInfo()));
     } else {
       features.c('bind', { xmlns: NS.BIND });
       // RFC 6121 appendix E / RFC 3921 sessions: advertised as optional for old clients.
       features.c('session', { xmlns: NS.SESSION }).c('optional');
+      features.c('sm', { xmlns: NS_SM });
       features.append(...this.server.streamFeaturesFor('post-auth', this.streamInfo()));
     }
     this.writeElement(features);
   }
 
-  private offeredMechanisms(): SaslMechanismFactory[] {
-    const out: SaslMechanismFactory[] = [];
-    const cb = this.channelBindingTypes().length > 0;
-    for (const mech of SCRAM_MECHANISMS) {
-      if (mech.name.endsWith('-PLUS') && !cb) continue;
-      out.push(mech);
-    }
-    // PLAIN only ever over TLS: it sends the password itself.
-    if (this.secureNow && this.server.config.c2s.allow_plain_auth) out.push(plain);
-    return out;
-  }
-
-  private channelBindingTypes(): ChannelBindingType[] {
-    if (!(this.socket instanceof TLSSocket) || !this.secureNow) return [];
-    const types: ChannelBindingType[] = [];
-    if (this.socket.getProtocol() === 'TLSv1.3') types.push('tls-exporter');
-    if (this.server.serverEndPoint) types.push('tls-server-end-point');
-    return types;
-  }
-
   // ---- incoming elements ----
 
   private onElement(el: XmlElement, ns: string): void {
-    if (this.phase !== 'open') return;
+    if (this.framed && ++this.elementsInMessage > 1) {
+      return this.fail(new StreamError('not-well-formed', 'A WebSocket message must hold exactly one complete element'));
+    }
+    if (this.framed && ns === NS.FRAMING) return this.onFramingElement(el);
+    if (this.phase !== 'open') {
+      if (this.framed && this.phase === 'header') this.fail(new StreamError('bad-format', 'Open the stream with <open/> first'));
+      return;
+    }
     if (this.busy) {
       this.pending.push({ el, ns });
       if (this.pending.length >= MAX_PENDING_ELEMENTS && !this.backlogged) {
@@ -320,6 +318,19 @@ export class C2sStream implements SessionOutput {
       return;
     }
     this.dispatch(el, ns);
+  }
+
+  /** RFC 7395 §3.3: <open/> starts (or restarts) the stream, <close/> ends it. */
+  private onFramingElement(el: XmlElement): void {
+    if (el.name === 'open' && this.phase === 'header') {
+      const attrs = { ...el.attrs };
+      delete attrs.xmlns;
+      this.onStreamOpen({ name: 'open', ns: NS.FRAMING, contentNs: NS.CLIENT, prefix: '', attrs });
+    } else if (el.name === 'close') {
+      this.onStreamClose();
+    } else {
+      this.fail(new StreamError('bad-format', `Unexpected framing element ${el.name}`));
+    }
   }
 
   private dispatch(el: XmlElement, ns: string): void {
@@ -375,38 +386,42 @@ export class C2sStream implements SessionOutput {
   private handleElement(el: XmlElement, ns: string): void | Promise<void> {
     if (ns === NS.TLS && el.name === 'starttls') return this.startTls();
     if (!this.username) {
-      if (ns === NS.SASL) return this.handleSasl(el);
-      if (!this.secureNow && this.server.config.c2s.require_encryption) {
+      if (ns === NS.SASL) return this.sasl.handle(el);
+      if (!this.transport.secure && this.server.config.c2s.require_encryption) {
         return this.fail(new StreamError('policy-violation', 'Use STARTTLS first'));
       }
       if (ns === NS.CLIENT && el.name === 'iq') return this.handlePreAuthIq(el);
       return this.fail(new StreamError('not-authorized', 'Authenticate first'));
     }
+    if (ns === NS_SM) return this.handleSm(el);
+    const session = this.session;
     if (ns !== NS.CLIENT) {
+      const handler = session ? this.server.streamElements.get(`${ns} ${el.name}`) : undefined;
+      if (handler && session) return handler(session, el);
       return this.fail(new StreamError('unsupported-stanza-type', `No support for ${el.name} in ${ns}`));
     }
     if (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq') {
       return this.fail(new StreamError('unsupported-stanza-type', `Unknown stanza ${el.name}`));
     }
-    if (!this.session) return this.handleUnbound(el);
+    if (!session) return this.handleUnbound(el);
+    // XEP-0198: 'h' counts every stanza handled, the refused ones too.
+    if (session.sm) session.sm.inbound = incrementH(session.sm.inbound);
     if (el.name === 'iq' && el.attrs.type === 'set' && this.isForServer(el)) {
       const payload = el.firstElement();
       if (payload?.name === 'session' && payload.attrs.xmlns === NS.SESSION) {
         // RFC 3921 §3 session establishment, sent after bind by older clients: a no-op now
         // (RFC 6121 appendix E), but it must still be answered or they wait forever.
-        this.writeElement(x('iq', { type: 'result', id: el.attrs.id, from: el.attrs.to }));
+        session.sendRaw(x('iq', { type: 'result', id: el.attrs.id, from: el.attrs.to }));
         return;
       }
       if (payload?.name === 'bind' && payload.attrs.xmlns === NS.BIND) {
         // One resource per stream (RFC 6120 §7.1); a client that may not bind gets not-allowed
         // (§7.6.2.2). Prosody refuses a second bind on a stream the same way (type cancel).
-        const reply = errorReply(el, stanzaError.notAllowed('A resource is already bound to this stream'));
-        delete reply.attrs.to;
-        this.writeElement(reply);
+        this.replyError(el, stanzaError.notAllowed('A resource is already bound to this stream'));
         return;
       }
     }
-    return this.handleStanza(el, this.session);
+    return this.handleStanza(el, session);
   }
 
   /** No 'to', or 'to' our domain: addressed to the server itself (bind, session). */
@@ -420,136 +435,34 @@ export class C2sStream implements SessionOutput {
   // ---- STARTTLS (RFC 6120 §5) ----
 
   private startTls(): void {
-    if (this.secureNow || this.username) {
-      // Already encrypted (or authenticated): §5.4.2.2 failure, then close.
+    if (this.transport.secure || this.username || !this.transport.canStartTls) {
+      // Already encrypted (or authenticated, or a WebSocket): §5.4.2.2 failure, then close.
       this.writeElement(x('failure', { xmlns: NS.TLS }));
       this.closeStream();
       return;
     }
     this.writeElement(x('proceed', { xmlns: NS.TLS }));
-    this.uncork();
     this.discardPending();
-    const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('end');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
     // Anything the client sent after <starttls/> in the clear is dropped (no command injection).
     this.parser.reset();
-    const secure = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: this.server.secureContext,
-      SNICallback: (_name, cb) => cb(null, this.server.secureContext),
-    });
-    this.socket = secure;
-    this.attachSocket(secure);
-    secure.once('secure', () => {
-      this.secureNow = true;
+    this.phase = 'header';
+    this.transport.startTls(this.server.secureContext, () => {
       this.headerSent = false;
-      this.phase = 'header';
-      this.log.debug({ protocol: secure.getProtocol() }, 'TLS established');
-    });
-    secure.on('error', (err) => {
-      if (!this.secureNow) this.log.info({ err: err.message }, 'TLS handshake failed');
+      this.log.debug({ protocol: this.transport.tlsSocket?.getProtocol() }, 'TLS established');
     });
   }
 
-  // ---- SASL (RFC 6120 §6) ----
+  // ---- after SASL success ----
 
-  private async handleSasl(el: XmlElement): Promise<void> {
-    if (el.name === 'abort') {
-      this.sasl = undefined;
-      return this.saslFailure('aborted', undefined, false);
-    }
-    if (el.name === 'auth') {
-      if (!this.secureNow && this.server.config.c2s.require_encryption) return this.saslFailure('encryption-required', 'Use STARTTLS first', false);
-      if (this.server.limiter.authBlocked(this.remoteAddress)) {
-        return this.saslFailure('temporary-auth-failure', 'Too many failed logins from your address; try later', false);
-      }
-      const name = el.attrs.mechanism ?? '';
-      const mech = this.offeredMechanisms().find((m) => m.name === name);
-      if (!mech) return this.saslFailure('invalid-mechanism', undefined, false);
-      this.sasl = { mechanism: name, exchange: mech.start(this.saslContext()) };
-      return this.saslStep(el.text());
-    }
-    if (el.name === 'response') {
-      if (!this.sasl) return this.saslFailure('malformed-request', 'No authentication in progress', false);
-      return this.saslStep(el.text());
-    }
-    return this.fail(new StreamError('unsupported-stanza-type', `Unknown SASL element ${el.name}`));
-  }
-
-  private async saslStep(text: string): Promise<void> {
-    const trimmed = text.trim();
-    let data: Buffer;
-    if (trimmed === '' || trimmed === '=') data = Buffer.alloc(0);
-    else if (!/^[A-Za-z0-9+/]*={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) {
-      this.sasl = undefined;
-      return this.saslFailure('incorrect-encoding', undefined, true);
-    } else data = Buffer.from(trimmed, 'base64');
-    const exchange = this.sasl!;
-    this.unsupportedBindingThisAttempt = false;
-    const step: SaslStep = await exchange.exchange.step(data);
-    if (this.phase !== 'open' || this.sasl !== exchange) return;
-    if (step.kind === 'challenge') {
-      this.writeElement(x('challenge', { xmlns: NS.SASL }, step.data.length > 0 ? step.data.toString('base64') : '='));
-      return;
-    }
-    this.sasl = undefined;
-    // A -PLUS attempt with a binding type we lack is not a password guess: it does not count.
-    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text, !this.unsupportedBindingThisAttempt);
-    this.authSucceeded(step.username, step.data, exchange.mechanism);
-  }
-
-  private saslFailure(condition: string, text: string | undefined, counts: boolean): void {
-    const failure = x('failure', { xmlns: NS.SASL }, x(condition));
-    if (text) failure.append(x('text', { 'xml:lang': 'en' }, text));
-    this.writeElement(failure);
-    if (!counts) return;
-    this.server.limiter.recordAuthFailure(this.remoteAddress);
-    this.authFailures++;
-    this.log.info({ condition, failures: this.authFailures }, 'authentication failed');
-    // RFC 6120 §6.4.5: a reasonable number of retries, then a stream error.
-    if (this.authFailures >= this.server.config.c2s.max_auth_failures) {
-      this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts'));
-    }
-  }
-
-  private authSucceeded(username: string, data: Buffer | undefined, mechanism: string): void {
+  private authSucceeded(username: string): void {
     this.username = username;
     if (this.authTimer) clearTimeout(this.authTimer);
-    this.writeElement(x('success', { xmlns: NS.SASL }, data && data.length > 0 ? data.toString('base64') : undefined));
-    this.log.info({ user: username, mechanism }, 'authenticated');
     // RFC 6120 §6.4.6: the stream restarts; anything else in this read is discarded.
     this.parser.reset();
+    if (this.framed) this.parser.write(WEBSOCKET_ROOT);
     this.discardPending();
     this.headerSent = false;
     this.phase = 'header';
-  }
-
-  private saslContext(): SaslContext {
-    const accounts = this.server.store.accounts;
-    const host = this.host;
-    const socket = this.socket;
-    const types = this.channelBindingTypes();
-    return {
-      getScramCredentials: async (username: string, hash: ScramHash) => (await accounts.get(host, username))?.credentials[hash] ?? null,
-      verifyPassword: (username, password) => this.server.verifyPassword(username, password),
-      normalizeUsername: (username) => normalizeLocalpart(username),
-      channelBinding: (type) => {
-        if (!(socket instanceof TLSSocket)) return null;
-        if (type === 'tls-exporter') return tlsExporter(socket);
-        return this.server.serverEndPoint;
-      },
-      channelBindingTypes: types,
-      plusOffered: types.length > 0,
-      domain: host,
-      acceptYFlag: this.clientLacksOurChannelBindings && this.server.config.c2s.channel_binding_fallback,
-      onUnsupportedChannelBinding: () => {
-        this.clientLacksOurChannelBindings = true;
-        this.unsupportedBindingThisAttempt = true;
-      },
-    };
   }
 
   // ---- pre-auth IQs (in-band registration) ----
@@ -568,7 +481,7 @@ export class C2sStream implements SessionOutput {
       return;
     }
     try {
-      const result = await handler({ stanza: el, payload, host: this.host, remoteAddress: this.remoteAddress, secure: this.secureNow });
+      const result = await handler({ stanza: el, payload, host: this.host, remoteAddress: this.remoteAddress, secure: this.transport.secure });
       reply(x('iq', { type: 'result', id: el.attrs.id }, result ?? undefined));
     } catch (err) {
       if (err instanceof StanzaError) reply(errorReply(el, err));
@@ -611,12 +524,110 @@ export class C2sStream implements SessionOutput {
       return;
     }
     const jid = makeJid(this.username!, this.host, resource);
-    const session = new Session(jid, this, this.server.outboundFilter, this.server.log);
+    const session = new Session(jid, this, this.server.sessionHost, this.server.log);
     this.session = session;
     // The result goes out first: anything modules send on 'session:bound' must come after it.
     this.writeElement(x('iq', { type: 'result', id }, x('bind', { xmlns: NS.BIND }, x('jid', null, jid.toString()))));
-    session.log.info({ transport: this.transport }, 'session bound');
+    session.log.info({ transport: this.transport.kind }, 'session bound');
     this.server.bindSession(session);
+  }
+
+  // ---- stream management (XEP-0198) ----
+
+  private handleSm(el: XmlElement): void {
+    const session = this.session;
+    switch (el.name) {
+      case 'enable': {
+        // §3: after binding, once.
+        if (!session || session.sm) return this.smFailed('unexpected-request');
+        const resumable = el.attrs.resume === 'true' || el.attrs.resume === '1';
+        const sm = new SmState(resumable, negotiatedWindow(el.attrs.max, this.server.config.c2s));
+        session.sm = sm;
+        if (sm.id !== undefined) this.server.resumable.add(sm.id, session);
+        this.writeElement(
+          x('enabled', { xmlns: NS_SM, id: sm.id, resume: resumable ? 'true' : undefined, max: resumable ? String(Math.floor(sm.resumeWindow / 1000)) : undefined }),
+        );
+        return;
+      }
+      case 'resume':
+        return this.resume(el);
+      case 'r':
+        if (!session?.sm) return this.fail(new StreamError('unsupported-stanza-type', 'Stream management is not enabled'));
+        this.writeElement(x('a', { xmlns: NS_SM, h: String(session.sm.inbound) }));
+        return;
+      case 'a': {
+        const sm = session?.sm;
+        if (!sm) return this.fail(new StreamError('unsupported-stanza-type', 'Stream management is not enabled'));
+        if (!isValidH(el.attrs.h)) return this.fail(new StreamError('bad-format', "An <a/> needs a valid 'h'"));
+        if (!sm.queue.ack(Number(el.attrs.h))) return this.handledCountTooHigh(Number(el.attrs.h), sm.queue.sent);
+        sm.ackRequested = false;
+        return;
+      }
+      default:
+        return this.fail(new StreamError('unsupported-stanza-type', `Unknown stream management element ${el.name}`));
+    }
+  }
+
+  /** XEP-0198 §5: <resume previd h/> after authentication, instead of binding. */
+  private resume(el: XmlElement): void {
+    if (this.session) return this.smFailed('unexpected-request');
+    const previd = el.attrs.previd;
+    if (previd === undefined || !isValidH(el.attrs.h)) return this.smFailed('bad-request');
+    const h = Number(el.attrs.h);
+    const result = this.server.resumeSession(previd, h, this.username!, this.host, this);
+    if (result === 'item-not-found') return this.smFailed('item-not-found');
+    if (result === 'handled-count-too-high') return this.smFailed('undefined-condition');
+    const session = result;
+    const sm = session.sm!;
+    this.session = session;
+    this.writeElement(x('resumed', { xmlns: NS_SM, previd, h: String(sm.inbound) }));
+    // Exactly what the client has not acknowledged, in order, once (they stay queued until acked).
+    for (const stanza of sm.queue.pending()) this.write(stanza);
+  }
+
+  private smFailed(condition: string, h?: number): void {
+    this.writeElement(x('failed', { xmlns: NS_SM, h: h === undefined ? undefined : String(h) }, x(condition, { xmlns: NS.STANZA_ERRORS })));
+  }
+
+  private handledCountTooHigh(h: number, sent: number): void {
+    // XEP-0198 §4: acknowledging more than was sent is a stream error naming both counts.
+    const error = new StreamError('undefined-condition', 'You acknowledged more stanzas than were sent');
+    this.log.warn({ h, sent }, 'ack for more than was sent');
+    this.fail(error, x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(sent) }));
+  }
+
+  /** Asks for an ack once enough is unacknowledged, or soon after anything is (XEP-0198 §4). */
+  private maybeRequestAck(): void {
+    const sm = this.session?.sm;
+    if (!sm || sm.ackRequested || sm.queue.length === 0 || this.phase !== 'open' || this.session!.connection !== this) return;
+    if (sm.queue.length < this.server.config.c2s.sm_ack_after) {
+      if (!this.ackTimer) {
+        this.ackTimer = setTimeout(() => {
+          this.ackTimer = undefined;
+          this.requestAck();
+        }, SM_ACK_DELAY_MS);
+        this.ackTimer.unref();
+      }
+      return;
+    }
+    this.requestAck();
+  }
+
+  private requestAck(): void {
+    const sm = this.session?.sm;
+    if (!sm || sm.ackRequested || sm.queue.length === 0 || this.phase !== 'open' || this.session!.connection !== this) return;
+    sm.ackRequested = true;
+    sm.ackRequestedAt = Date.now();
+    this.transport.writeElement(x('r', { xmlns: NS_SM }));
+    // No answer in time: the connection is dead even if TCP has not noticed (a phone gone quiet).
+    const requestedAt = sm.ackRequestedAt;
+    setTimeout(() => {
+      if (sm.ackRequested && sm.ackRequestedAt === requestedAt && this.session?.connection === this && this.phase === 'open') {
+        this.log.info('no ack in time; treating the connection as lost');
+        this.closeReason = 'ack timeout';
+        this.transport.destroy();
+      }
+    }, this.server.config.c2s.sm_ack_timeout).unref();
   }
 
   // ---- stanzas (RFC 6120 §8) ----
@@ -670,60 +681,41 @@ export class C2sStream implements SessionOutput {
     });
   }
 
+  /** An error for a stanza this client sent, back to it (counted by SM like any stanza). */
   private replyError(el: XmlElement, error: StanzaError): void {
     if (!mayReplyWithError(el)) return;
     const reply = errorReply(el, error);
     delete reply.attrs.to; // it goes back on this stream, to the sender
     if (el.attrs.to === undefined) delete reply.attrs.from;
-    this.writeElement(reply);
+    if (this.session) this.session.sendRaw(reply);
+    else this.writeElement(reply);
   }
 
   // ---- output ----
 
+  /** SessionOutput.write: a stanza for the client. */
   write(stanza: XmlElement): boolean {
     if (this.phase === 'closed' || this.phase === 'closing') return false;
-    return this.writeRaw(serialize(stanza));
+    return this.transport.writeElement(stanza);
   }
 
   private writeElement(el: XmlElement): void {
-    this.writeRaw(serialize(el));
+    if (this.phase === 'closed') return;
+    this.transport.writeElement(el);
   }
 
-  private writeRaw(data: string): boolean {
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return false;
-    if (!this.corked) {
-      // Coalesce everything written in one tick into one TCP/TLS write.
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => this.uncork());
-    }
-    socket.write(data);
-    return true;
-  }
-
-  private uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    const socket = this.socket;
-    socket.uncork();
-    // limits.max_write_queue bounds what the client leaves unread: measure it once this tick's
-    // writes were offered to the socket, not while they were still being gathered (a burst of
-    // offline messages to a client that reads fine must not count as a slow reader).
-    if (socket.writableLength > this.server.config.limits.max_write_queue && this.phase === 'open') {
-      this.log.warn({ queued: socket.writableLength }, 'client is not reading; closing');
+  /** limits.max_write_queue bounds what a client leaves unread (measured once a batch went out). */
+  private checkWriteQueue(): void {
+    if (this.transport.writableLength > this.server.config.limits.max_write_queue && this.phase === 'open') {
+      this.log.warn({ queued: this.transport.writableLength }, 'client is not reading; closing');
       this.phase = 'closing';
       this.closeReason = 'write queue full';
-      socket.destroy();
+      this.transport.destroy();
     }
   }
 
   flushed(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const socket = this.socket;
-      if (socket.destroyed || !socket.writable) return reject(new Error('connection closed'));
-      socket.write('', (err) => (err ? reject(err) : resolve()));
-    });
+    return this.transport.flushed();
   }
 
   // ---- closing ----
@@ -740,11 +732,13 @@ export class C2sStream implements SessionOutput {
     return this.closedPromise;
   }
 
-  private fail(error: StreamError): void {
+  private fail(error: StreamError, appCondition?: XmlElement): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.sendHeader();
     this.log.info({ condition: error.condition, text: error.text }, 'stream error');
-    this.writeElement(error.toElement());
+    const el = error.toElement();
+    if (appCondition) el.append(appCondition);
+    this.writeElement(el);
     this.closeReason = `stream error: ${error.condition}`;
     this.closeStream();
   }
@@ -753,19 +747,18 @@ export class C2sStream implements SessionOutput {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.sendHeader();
     this.phase = 'closing';
+    this.endedCleanly = true;
     this.parser.stop();
-    this.writeRaw('</stream:stream>');
-    this.uncork();
-    this.socket.end();
+    this.transport.closeStream();
     // RFC 6120 §4.4: wait for the peer's </stream:stream>, but not forever.
-    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    setTimeout(() => this.transport.destroy(), CLOSE_GRACE_MS).unref();
     this.endSession();
   }
 
   private onStreamClose(): void {
     this.closeReason = 'closed by client';
     if (this.phase === 'closing') {
-      this.socket.destroy();
+      this.transport.destroy();
       return;
     }
     // Stanzas sent before </stream:stream> still count: finish those waiting behind an
@@ -781,12 +774,14 @@ export class C2sStream implements SessionOutput {
     this.fail(new StreamError(condition, text));
   }
 
-  private onSocketClosed(): void {
+  private onTransportClosed(reason: string): void {
     if (this.phase === 'closed') return;
+    if (this.closeReason === 'connection closed') this.closeReason = reason;
     this.phase = 'closed';
     this.parser.stop();
     if (this.authTimer) clearTimeout(this.authTimer);
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
     if (this.counted) this.server.limiter.closeConnection(this.remoteAddress);
     this.server.streams.delete(this);
     this.endSession();
@@ -794,11 +789,13 @@ export class C2sStream implements SessionOutput {
     this.resolveClosed();
   }
 
+  /** The connection is done: a clean end closes the session, a lost connection may hibernate it. */
   private endSession(): void {
     const session = this.session;
     if (!session || session.connection !== this) return;
     this.session = undefined;
-    this.server.endSession(session, this.closeReason);
+    if (this.endedCleanly) this.server.endSession(session, this.closeReason);
+    else this.server.connectionLost(session, this.closeReason);
   }
 }
 

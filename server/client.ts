@@ -9,6 +9,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
 import { XmlStreamParser, parseXml, type StreamHeader } from './xml/parser.js';
 import { XmlElement, serialize } from './xml/element.js';
 import { NS } from './protocol/ns.js';
@@ -18,7 +20,10 @@ import type { ChannelBindingType, ScramHash } from './sasl/mechanism.js';
 
 export interface ClientConnectOptions {
   host?: string;
+  /** TCP port (ignored with `websocket`). */
   port: number;
+  /** Connect over WebSocket (RFC 7395) to this ws:// or wss:// URL instead of TCP. */
+  websocket?: string;
   /** The XMPP domain (stream 'to'). */
   domain: string;
   /** Direct TLS (XEP-0368) instead of plain TCP. */
@@ -62,6 +67,30 @@ export interface ExpectOptions {
   strict?: boolean;
 }
 
+/** A WebSocket (RFC 7395) dressed as the socket XmppClient reads and writes: each message is a 'data' event. */
+class WebSocketLink extends EventEmitter {
+  destroyed = false;
+  constructor(private readonly ws: WebSocket, readonly encrypted: boolean) {
+    super();
+    ws.on('message', (data) => this.emit('data', Buffer.isBuffer(data) ? data.toString('utf8') : String(data)));
+    ws.on('close', () => {
+      this.destroyed = true;
+      this.emit('close');
+    });
+    ws.on('error', (err) => this.emit('error', err));
+  }
+  write(data: string | Buffer): boolean {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(typeof data === 'string' ? data : data.toString('utf8'));
+    return true;
+  }
+  destroy(): void {
+    this.destroyed = true;
+    this.ws.terminate();
+  }
+}
+
+const WEBSOCKET_ROOT = `<stream xmlns='${NS.CLIENT}'>`;
+
 export class XmppClient {
   /** Everything received, in order (stanzas and stream-level elements). */
   readonly received: XmlElement[] = [];
@@ -80,8 +109,12 @@ export class XmppClient {
   private readonly timeoutMs: number;
   private serverClosedStream = false;
 
+  /** Over WebSocket (RFC 7395) rather than TCP. */
+  readonly websocket: boolean;
+
   private constructor(socket: Socket | TLSSocket, readonly options: ClientConnectOptions) {
     this.socket = socket;
+    this.websocket = options.websocket !== undefined;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.parser = this.makeParser();
     this.listen(socket);
@@ -96,6 +129,16 @@ export class XmppClient {
 
   /** Opens the TCP (or direct TLS) connection only: no stream header sent yet (tests of hostile input). */
   static async open(options: ClientConnectOptions): Promise<XmppClient> {
+    if (options.websocket !== undefined) {
+      const url = options.websocket;
+      const ws = new WebSocket(url, 'xmpp', { rejectUnauthorized: !(options.insecure ?? true), ca: options.ca });
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`WebSocket refused: HTTP ${res.statusCode}`)));
+      });
+      return new XmppClient(new WebSocketLink(ws, url.startsWith('wss:')) as unknown as Socket, options);
+    }
     const host = options.host ?? '127.0.0.1';
     const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
       const s = options.directTls
@@ -109,7 +152,7 @@ export class XmppClient {
   /** connect + STARTTLS + SASL + bind (+ initial presence). */
   static async login(options: LoginOptions): Promise<XmppClient> {
     const client = await XmppClient.connect(options);
-    if (!options.directTls && !options.noTls) await client.startTls();
+    if (!options.directTls && !options.noTls && options.websocket === undefined) await client.startTls();
     await client.authenticate(options.username, options.password, options.mechanism ?? 'SCRAM-SHA-1', { channelBinding: options.channelBinding });
     await client.bind(options.resource);
     if (options.presence) {
@@ -132,12 +175,18 @@ export class XmppClient {
   }
 
   private makeParser(): XmlStreamParser {
-    return new XmlStreamParser(
+    const parser = new XmlStreamParser(
       {
         streamOpen: (header) => {
-          this.header = header;
+          if (!this.websocket) this.header = header;
         },
         stanza: (el, ns) => {
+          if (this.websocket && ns === NS.FRAMING) {
+            if (el.name === 'open') this.header = { name: 'open', ns, contentNs: NS.CLIENT, prefix: '', attrs: el.attrs };
+            if (el.name === 'close') this.serverClosedStream = true;
+            this.notify();
+            return;
+          }
           if (ns === NS.STREAMS && el.name === 'error') this.streamError = el;
           if (ns === NS.STREAMS && el.name === 'features') {
             this.features = el;
@@ -158,6 +207,8 @@ export class XmppClient {
       },
       { maxStanzaBytes: 64 * 1024 * 1024, maxDepth: 1000, maxAttributes: 1000, maxAttributeLength: 1024 * 1024 },
     );
+    if (this.websocket) parser.write(WEBSOCKET_ROOT);
+    return parser;
   }
 
   private listen(socket: Socket): void {
@@ -206,10 +257,10 @@ export class XmppClient {
   async openStream(header?: string): Promise<void> {
     this.features = undefined;
     this.header = undefined;
-    this.sendRaw(
-      header ??
-        `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.options.domain}' version='1.0' xml:lang='en'>`,
-    );
+    const standard = this.websocket
+      ? `<open xmlns='${NS.FRAMING}' to='${this.options.domain}' version='1.0'/>`
+      : `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${this.options.domain}' version='1.0' xml:lang='en'>`;
+    this.sendRaw(header ?? standard);
     await this.waitUntil(() => this.features ?? (this.streamError ? null : undefined), 'stream features').then((f) => {
       if (f === null) throw new Error(`stream error: ${serialize(this.streamError!)}`);
     });
@@ -243,6 +294,7 @@ export class XmppClient {
   /** The stream restart after SASL success (RFC 6120 §6.4.6): a fresh parser and a new header. */
   async restartStream(): Promise<void> {
     this.parser.reset();
+    if (this.websocket) this.parser.write(WEBSOCKET_ROOT);
     await this.openStream();
   }
 
@@ -372,7 +424,7 @@ export class XmppClient {
   /** Clean close: </stream:stream>, wait for the server's, then the socket. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.sendRaw('</stream:stream>');
+    this.sendRaw(this.websocket ? `<close xmlns='${NS.FRAMING}'/>` : '</stream:stream>');
     await this.waitUntil(() => (this.closed || this.serverClosedStream ? true : undefined), 'the server to close', 2000).catch(() => undefined);
     this.socket.destroy();
   }

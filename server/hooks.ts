@@ -60,6 +60,11 @@ export interface Hooks {
   /** A stanza for a domain this server does not host (federation arrives with s2s). */
   'route/remote': RouteEvent;
 
+  /**
+   * The router's delivery rules handed a message to these local sessions (RFC 6121 §8.5). A
+   * notification: message carbons send their copies from here.
+   */
+  'message:delivered': { stanza: XmlElement; to: Jid; sessions: Session[] };
   /** A message for an account with no resource to take it. STOP = stored (offline); else it bounces. */
   'message:offline': { stanza: XmlElement; username: string; to: Jid };
 
@@ -72,6 +77,12 @@ export interface Hooks {
   'session:available': { session: Session; initial: boolean };
   /** A session sent unavailable presence but stays connected. */
   'session:unavailable': { session: Session };
+  /** XEP-0198: the connection was lost and the session waits to be resumed (push mode starts here). */
+  'session:hibernated': { session: Session };
+  /** A stanza was queued for a hibernated session (it will be replayed on resumption). */
+  'session:queued': { session: Session; stanza: XmlElement };
+  /** A hibernated (or still live) session was resumed on a new connection. */
+  'session:resumed': { session: Session };
   /** The session ended for good; `error` is set when it ended with a stream error or a lost socket. */
   'session:closed': { session: Session; reason: string };
 

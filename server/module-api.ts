@@ -78,6 +78,7 @@ export interface PreAuthIqRequest {
 export type PreAuthIqHandler = (request: PreAuthIqRequest) => Promise<XmlElement | void | undefined> | XmlElement | void | undefined;
 
 export type StreamStage = 'pre-auth' | 'post-auth';
+export type StreamElementHandler = (session: Session, element: XmlElement) => void | Promise<void>;
 export interface StreamInfo {
   host: string;
   secure: boolean;
@@ -146,6 +147,11 @@ export interface ModuleContext<C = unknown> {
     set(ns: string, name: string, handler: IqHandler, options?: IqOptions): void;
   };
   preAuthIq(type: IqType, ns: string, name: string, handler: PreAuthIqHandler): void;
+  /**
+   * Handles a top-level element in another namespace than jabber:client on a bound client stream
+   * (XEP-0352 <active/>, ...). Anything without a handler is an unsupported-stanza-type stream error.
+   */
+  streamElement(ns: string, name: string, handler: StreamElementHandler): void;
   /** Adds an element to <stream:features/> at a stage; return undefined to leave it out. */
   streamFeature(stage: StreamStage, build: (stream: StreamInfo) => XmlElement | undefined): void;
 

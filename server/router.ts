@@ -8,7 +8,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { x, type XmlElement } from './xml/element.js';
-import { parseJid, type Jid } from './jid.js';
+import { parseJid, tryParseJid, type Jid } from './jid.js';
 import { StanzaError, errorReply, mayReplyWithError, stanzaError } from './errors.js';
 import { HookBus, Priority, STOP, type HookResult, type MaybePromise, type Origin, type RouteEvent } from './hooks.js';
 import type { SessionRegistry } from './sessions.js';
@@ -91,6 +91,40 @@ export class Router {
     this.route(reply, from, to, { kind: 'local' });
   }
 
+  /**
+   * A stanza a session was sent but never acknowledged (XEP-0198), now that the session ended:
+   * a message goes to the account's other resources or offline storage as if sent to the bare JID
+   * (nothing is lost); an IQ request gets the error the RFC gives a gone resource; presence is
+   * transient and dropped. Content no one stores (chat states) is dropped without an error.
+   */
+  redeliver(stanza: XmlElement): void {
+    const to = stanza.attrs.to !== undefined ? tryParseJid(stanza.attrs.to) : null;
+    if (!to || !this.deps.hosts.has(to.domain) || to.local === '') return;
+    if (stanza.name === 'iq') {
+      if (isRequest(stanza)) this.bounce(stanza, stanzaError.serviceUnavailable()); // RFC 6121 §8.5.3.2.3
+      return;
+    }
+    const type = stanza.attrs.type ?? 'normal';
+    if (stanza.name !== 'message' || type === 'error' || type === 'groupchat' || type === 'headline') return;
+    const bare = to.bare;
+    const targets = deliverable(this.deps.sessions.resourcesOf(bare.bareString));
+    if (targets.length > 0) {
+      const top = Math.max(...targets.map((s) => s.priority));
+      const chosen = targets.filter((s) => s.priority === top);
+      for (const s of chosen) s.send(stanza);
+      this.delivered(stanza, bare, chosen);
+      return;
+    }
+    const hasContent = stanza.getChild('body') !== undefined || stanza.getChild('subject') !== undefined;
+    const event: RouteEvent = { stanza, from: to, to: bare, origin: { kind: 'local' } };
+    const stored = this.deps.hooks.run('message:offline', { stanza, username: bare.local, to: bare }, (err) => this.handlerFailed(err, event, 'message:offline'));
+    const after = (done: boolean) => {
+      if (!done && hasContent) this.bounce(stanza, stanzaError.serviceUnavailable());
+    };
+    if (stored instanceof Promise) stored.then(after, (err: unknown) => this.deps.log.error({ err }, 'redelivery failed'));
+    else after(stored);
+  }
+
   /** Sends an IQ get/set from the server and waits for the answer (result or error element). */
   sendIq(stanza: XmlElement, timeoutMs = IQ_TIMEOUT_MS): Promise<XmlElement> {
     const id = stanza.attrs.id ?? randomBytes(8).toString('base64url');
@@ -122,6 +156,7 @@ export class Router {
     const session = this.deps.sessions.get(e.to.bareString, e.to.resource);
     if (session) {
       session.send(e.stanza);
+      this.delivered(e.stanza, e.to, [session]);
       return STOP;
     }
     const type = e.stanza.attrs.type ?? 'normal';
@@ -144,13 +179,11 @@ export class Router {
       return this.existsThen(e, () => this.bounce(stanza, stanzaError.serviceUnavailable()), sessions.length > 0);
     }
     if (targets.length > 0) {
-      if (type === 'headline') {
-        for (const s of targets) s.send(stanza);
-      } else {
-        // §8.5.2.1.1: normal and chat go to the highest-priority resource(s).
-        const top = Math.max(...targets.map((s) => s.priority));
-        for (const s of targets) if (s.priority === top) s.send(stanza);
-      }
+      // §8.5.2.1.1: headlines to every available resource; normal and chat to the highest-priority one(s).
+      const top = Math.max(...targets.map((s) => s.priority));
+      const chosen = type === 'headline' ? targets : targets.filter((s) => s.priority === top);
+      for (const s of chosen) s.send(stanza);
+      this.delivered(stanza, to, chosen);
       return STOP;
     }
     // §8.5.2.2: nobody to take it now.
@@ -189,6 +222,12 @@ export class Router {
       await then();
       return STOP;
     });
+  }
+
+  private delivered(stanza: XmlElement, to: Jid, sessions: Session[]): void {
+    if (!this.deps.hooks.has('message:delivered')) return;
+    const r = this.deps.hooks.run('message:delivered', { stanza, to, sessions });
+    if (r instanceof Promise) r.catch((err: unknown) => this.deps.log.error({ err }, 'message:delivered handler failed'));
   }
 
   private toHostNoHandler(e: RouteEvent): HookResult {

@@ -19,11 +19,13 @@ import type {
   ServerInfo,
   Services,
   SessionSlot,
+  StreamElementHandler,
   StreamInfo,
   StreamStage,
 } from './module-api.js';
 import { Router } from './router.js';
-import type { Session } from './session.js';
+import type { Session, SessionHost, SessionOutput } from './session.js';
+import { ResumptionRegistry } from './sm.js';
 import { SessionRegistry } from './sessions.js';
 import { verifyPasswordAgainst } from './sasl/scram.js';
 import { DEFAULT_SCRAM_ITERATIONS, deriveAccountCredentials } from './accounts.js';
@@ -32,6 +34,7 @@ import type { XmlElement } from './xml/element.js';
 import { StreamError } from './errors.js';
 import { IpLimiter } from './limits.js';
 import { listenC2s, type C2sStream } from './c2s.js';
+import { HttpService } from './http.js';
 import { tlsServerEndPoint } from './sasl/channel-binding.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -70,13 +73,26 @@ export class HeraldServer {
   readonly info: ServerInfo;
   /** Live c2s streams (authenticated or not), for shutdown. */
   readonly streams = new Set<C2sStream>();
+  /** XEP-0198 sessions that may be resumed, by resumption id. */
+  readonly resumable = new ResumptionRegistry();
   readonly preAuthIq = new Map<string, PreAuthIqHandler>();
   readonly streamFeatures: StreamFeatureEntry[] = [];
+  /** Handlers for non-stanza top-level elements on bound streams, by `${ns} ${name}`. */
+  readonly streamElements = new Map<string, StreamElementHandler>();
   secureContext: SecureContext;
+  /** Certificate and key (PEM) for TLS listeners; clients without SNI (connecting by IP) get these. */
+  tlsCredentials: { cert: string; key: string };
   /** RFC 5929 tls-server-end-point data for our certificate (computed once). */
   serverEndPoint: Buffer | null = null;
+  /** Options for a TLS listener: our certificate for every client, SNI or not. */
+  tlsServerOptions(): { cert: string; key: string; minVersion: 'TLSv1.2'; SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
+    return { ...this.tlsCredentials, minVersion: 'TLSv1.2', SNICallback: (_name, cb) => cb(null, this.secureContext) };
+  }
+
   /** Actual listening ports once started (useful with port 0). */
-  readonly ports: { c2s?: number; c2s_direct_tls?: number } = {};
+  readonly ports: { c2s?: number; c2s_direct_tls?: number; http?: number; https?: number } = {};
+  /** HTTP and HTTPS listeners: WebSocket, host-meta, module routes. */
+  readonly http: HttpService;
 
   private readonly listeners: NetServer[] = [];
   private readonly services = new Map<string, unknown>();
@@ -112,12 +128,15 @@ export class HeraldServer {
       log: this.log,
       accountExists: (host, username) => this.store.accounts.exists(host, username),
     });
+    this.tlsCredentials = { cert: options.tls.certPem, key: options.tls.keyPem };
     this.secureContext = this.makeSecureContext(options.tls);
+    this.http = new HttpService(this);
     this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts };
   }
 
   /** Replaces the certificate for new connections (e.g. after renewal). */
   setCertificate(tls: { certPem: string; keyPem: string }): void {
+    this.tlsCredentials = { cert: tls.certPem, key: tls.keyPem };
     this.secureContext = this.makeSecureContext(tls);
   }
 
@@ -148,6 +167,8 @@ export class HeraldServer {
       this.ports.c2s_direct_tls = portOf(servers[0]);
       this.listeners.push(...servers);
     }
+    this.listeners.push(...(await this.http.listen(ephemeral)));
+    Object.assign(this.ports, this.http.ports);
     await this.hooks.run('server:started', {});
     this.log.info({ domain: this.domain, ports: this.ports, version: this.info.version }, 'server started');
   }
@@ -165,6 +186,9 @@ export class HeraldServer {
     for (const listener of this.listeners) listener.close();
     const closing = [...this.streams].map((stream) => stream.shutdown(new StreamError('system-shutdown', 'Server is shutting down')));
     await Promise.allSettled(closing);
+    // Hibernated sessions end now: what they queued goes to offline storage before storage closes.
+    for (const session of [...this.sessions.all()]) if (session.state !== 'closed') this.endSession(session, 'server shutdown');
+    await new Promise((resolve) => setImmediate(resolve));
     for (const fn of this.stopHandlers) {
       try {
         await fn();
@@ -222,23 +246,115 @@ export class HeraldServer {
     const previous = this.sessions.add(session);
     if (previous && previous !== session) {
       previous.log.info('session replaced by a new bind');
-      previous.close(new StreamError('conflict', 'Replaced by new connection'));
+      // A hibernated one has no stream to close: it ends here (its queue goes to offline storage).
+      if (previous.state === 'hibernated') this.endSession(previous, 'replaced by a new bind');
+      else previous.close(new StreamError('conflict', 'Replaced by new connection'));
     }
     session.slots.length = this.slotInits.length;
     for (let i = 0; i < this.slotInits.length; i++) session.slots[i] = this.slotInits[i]!();
     void this.hooks.run('session:bound', { session });
   }
 
-  /** Called when a session ends for good. */
+  /** Called when a session ends for good (also for a hibernated one whose time ran out). */
   endSession(session: Session, reason: string): void {
+    if (session.state === 'closed') {
+      this.sessions.remove(session);
+      return;
+    }
     const wasRegistered = this.sessions.remove(session);
-    const alreadyClosed = session.state === 'closed';
     session.state = 'closed';
-    if (wasRegistered || !alreadyClosed) {
+    const sm = session.sm;
+    let unacked: XmlElement[] = [];
+    if (sm) {
+      if (sm.hibernationTimer) clearTimeout(sm.hibernationTimer);
+      if (sm.id !== undefined) this.resumable.remove(sm.id, session);
+      unacked = sm.queue.drain();
+    }
+    session.log.info({ reason, unacked: unacked.length }, 'session closed');
+    if (wasRegistered || session.sm) {
       const r = this.hooks.run('session:closed', { session, reason });
       if (r instanceof Promise) r.catch((err: unknown) => this.log.error({ err }, 'session:closed handler failed'));
     }
+    // XEP-0198 §4: what the client never acknowledged was not delivered: other resources or
+    // offline storage take the messages, IQ requests get their error.
+    for (const stanza of unacked) this.router.redeliver(stanza);
   }
+
+  /** The connection under a live session is gone without </stream:stream>: hibernate it when it may be resumed. */
+  connectionLost(session: Session, reason: string): void {
+    if (session.state !== 'live') return;
+    const sm = session.sm;
+    if (!sm?.resumable) {
+      this.endSession(session, reason);
+      return;
+    }
+    session.state = 'hibernated';
+    session.attach(DETACHED);
+    sm.ackRequested = false;
+    sm.hibernatedAt = Date.now();
+    this.armHibernation(session);
+    session.log.info({ reason, window_ms: sm.resumeWindow, queued: sm.queue.length }, 'session hibernated');
+    void this.hooks.run('session:hibernated', { session });
+  }
+
+  /** Gives a (hibernated or not yet) session a different resume window, counted from hibernation. */
+  extendHibernation(session: Session, windowMs: number): void {
+    if (!session.sm) return;
+    session.sm.resumeWindow = windowMs;
+    if (session.state === 'hibernated') this.armHibernation(session);
+  }
+
+  private armHibernation(session: Session): void {
+    const sm = session.sm!;
+    if (sm.hibernationTimer) clearTimeout(sm.hibernationTimer);
+    const left = Math.max(0, sm.hibernatedAt + sm.resumeWindow - Date.now());
+    sm.hibernationTimer = setTimeout(() => this.endSession(session, 'not resumed in time'), left);
+    sm.hibernationTimer.unref();
+  }
+
+  /**
+   * XEP-0198 §5 resumption: attaches the session with this id to a new connection. `h` is what the
+   * client says it received. Returns the session, or why it cannot be resumed.
+   */
+  resumeSession(previd: string, h: number, username: string, host: string, output: SessionOutput): Session | 'item-not-found' | 'handled-count-too-high' {
+    const session = this.resumable.get(previd);
+    if (!session || session.state === 'closed' || session.username !== username || session.host !== host) return 'item-not-found';
+    const sm = session.sm!;
+    if (!sm.queue.ack(h)) {
+      this.endSession(session, 'resumed with a bad h');
+      return 'handled-count-too-high';
+    }
+    const previous = session.state === 'live' ? session.connection : undefined;
+    session.attach(output);
+    session.state = 'live';
+    sm.ackRequested = false;
+    if (sm.hibernationTimer) clearTimeout(sm.hibernationTimer);
+    sm.hibernationTimer = undefined;
+    // The old connection may not know yet that it is dead: it goes, the session stays.
+    previous?.close(new StreamError('conflict', 'Session resumed on another connection'));
+    session.log.info({ queued: sm.queue.length }, 'session resumed');
+    void this.hooks.run('session:resumed', { session });
+    return session;
+  }
+
+  /** SessionHost: a stanza queued for a hibernated session. */
+  stanzaQueued(session: Session, stanza: XmlElement): void {
+    const sm = session.sm!;
+    if (sm.queue.length > this.config.c2s.sm_max_queue) {
+      session.log.warn({ queued: sm.queue.length }, 'hibernated session queue full');
+      this.endSession(session, 'queue full while hibernated');
+      return;
+    }
+    const r = this.hooks.run('session:queued', { session, stanza });
+    if (r instanceof Promise) r.catch((err: unknown) => this.log.error({ err }, 'session:queued handler failed'));
+  }
+
+  /** What sessions need from the server (see SessionHost). */
+  readonly sessionHost: SessionHost = {
+    outboundFilter: (session, stanza) => this.outboundFilter(session, stanza),
+    stanzaQueued: (session, stanza) => this.stanzaQueued(session, stanza),
+    endSession: (session, reason) => this.endSession(session, reason),
+  };
 
   /** 'stanza:out' interceptors, for Session.send. */
   readonly outboundFilter = (session: Session, stanza: XmlElement): boolean => {
@@ -335,6 +451,11 @@ export class HeraldServer {
       iq: { get: registerIq('get'), set: registerIq('set') },
       preAuthIq: (type, ns, name, handler) => void this.preAuthIq.set(`${type} ${name} ${ns}`, handler),
       streamFeature: (stage, build) => void this.streamFeatures.push({ stage, build }),
+      streamElement: (ns, name, handler) => {
+        const key = `${ns} ${name}`;
+        if (this.streamElements.has(key)) throw new Error(`stream element ${name} ${ns} is handled twice`);
+        this.streamElements.set(key, handler);
+      },
       on: (name, handler, priority) => void this.hooks.on(name, handler, priority, def.name),
       fire: async <K extends HookName>(name: K, event: Hooks[K]) => this.hooks.run(name, event),
       provide: (name, service) => {
@@ -392,6 +513,16 @@ export class HeraldServer {
     return ctx;
   }
 }
+
+/** The output of a hibernated session: nothing is written (Session queues instead). */
+const DETACHED: SessionOutput = {
+  write: () => false,
+  flushed: () => Promise.reject(new Error('session is hibernated')),
+  close: () => undefined,
+  secure: true,
+  remoteAddress: 'none',
+  kind: 'tcp',
+};
 
 export class ConfigError extends Error {
   constructor(readonly key: string, readonly reason: string) {

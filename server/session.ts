@@ -7,6 +7,7 @@ import type { Jid } from './jid.js';
 import type { XmlElement } from './xml/element.js';
 import type { StreamError } from './errors.js';
 import type { Logger } from './log.js';
+import { isStanza, type SmState } from './sm.js';
 
 /** What a session writes through: the c2s stream (TCP, TLS, WebSocket) or, later, an SM queue. */
 export interface SessionOutput {
@@ -18,11 +19,18 @@ export interface SessionOutput {
   close(error?: StreamError): void;
   readonly secure: boolean;
   readonly remoteAddress: string;
-  readonly transport: 'tcp' | 'tls' | 'websocket';
+  readonly kind: 'tcp' | 'tls' | 'websocket';
 }
 
-/** Runs the 'stanza:out' interceptors; provided by the server so sessions stay free of hook plumbing. */
-export type OutboundFilter = (session: Session, stanza: XmlElement) => boolean;
+/** What a session needs from the server, so sessions stay free of hook plumbing. */
+export interface SessionHost {
+  /** Runs the 'stanza:out' interceptors; false when one held the stanza back or dropped it. */
+  outboundFilter(session: Session, stanza: XmlElement): boolean;
+  /** A stanza was queued for a hibernated session (XEP-0198). */
+  stanzaQueued(session: Session, stanza: XmlElement): void;
+  /** Ends a session that has no connection (a hibernated one). */
+  endSession(session: Session, reason: string): void;
+}
 
 export type SessionState = 'live' | 'hibernated' | 'closed';
 
@@ -48,10 +56,13 @@ export class Session {
   /** Per-module state, indexed by slot number (see ModuleContext.sessionSlot). */
   readonly slots: unknown[] = [];
 
+  /** XEP-0198 state once the client enabled stream management. */
+  sm: SmState | undefined;
+
   constructor(
     readonly jid: Jid,
     private output: SessionOutput,
-    private readonly outboundFilter: OutboundFilter,
+    private readonly server: SessionHost,
     log: Logger,
   ) {
     this.username = jid.local;
@@ -74,22 +85,40 @@ export class Session {
   /** Delivers a stanza to this resource, through the 'stanza:out' interceptors. */
   send(stanza: XmlElement): boolean {
     if (this.state === 'closed') return false;
-    if (!this.outboundFilter(this, stanza)) return true; // held back or dropped by a module
-    return this.output.write(stanza);
+    if (!this.server.outboundFilter(this, stanza)) return true; // held back or dropped by a module
+    return this.deliver(stanza);
   }
 
   /** Writes without running 'stanza:out' (replies the session asked for, replays). */
   sendRaw(stanza: XmlElement): boolean {
     if (this.state === 'closed') return false;
+    return this.deliver(stanza);
+  }
+
+  private deliver(stanza: XmlElement): boolean {
+    const sm = this.sm;
+    if (sm && isStanza(stanza)) {
+      // XEP-0198: every stanza sent is kept until acknowledged; while hibernated it only queues.
+      sm.queue.push(stanza);
+      if (this.state === 'hibernated') {
+        this.server.stanzaQueued(this, stanza);
+        return true;
+      }
+    } else if (this.state === 'hibernated') {
+      return false;
+    }
     return this.output.write(stanza);
   }
 
   /** Resolves when everything sent so far has been written to the socket. */
   flushed(): Promise<void> {
+    if (this.state !== 'live') return Promise.reject(new Error(`session is ${this.state}`));
     return this.output.flushed();
   }
 
+  /** Ends the session: a live one with a stream error (or a clean close), a hibernated one at once. */
   close(error?: StreamError): void {
-    this.output.close(error);
+    if (this.state === 'hibernated') this.server.endSession(this, error ? `stream error: ${error.condition}` : 'closed');
+    else if (this.state === 'live') this.output.close(error);
   }
 }

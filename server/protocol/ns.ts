@@ -38,4 +38,11 @@ export const NS = {
   STANZA_ID: 'urn:xmpp:sid:0',
   CHATSTATES: 'http://jabber.org/protocol/chatstates',
   X_EVENT: 'jabber:x:event',
+  CSI_0: 'urn:xmpp:csi:0',
+  CARBONS_2: 'urn:xmpp:carbons:2',
+  FORWARD_0: 'urn:xmpp:forward:0',
+  RECEIPTS: 'urn:xmpp:receipts',
+  CHAT_MARKERS_0: 'urn:xmpp:chat-markers:0',
+  MUC_USER: 'http://jabber.org/protocol/muc#user',
+  CONFERENCE: 'jabber:x:conference',
 } as const;

@@ -163,6 +163,11 @@ export class XmlStreamParser {
     return this.dead;
   }
 
+  /** Between top-level elements, with nothing half-read (RFC 7395: a message holds whole elements). */
+  get idle(): boolean {
+    return this.stack.length === 0 && this.pendingKind === undefined && WHITESPACE_ONLY.test(this.buf.slice(this.pos));
+  }
+
   write(chunk: Buffer | Uint8Array | string): void {
     if (this.dead) return;
     let text: string;
