@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { startServer, XmppClient, type TestServer } from '../../bin/testing.js';
 import type { XmlElement } from '../../server/xml/element.js';
 import { befriend, expectUnordered, online } from './presence-helpers.js';
+import { defineModule } from '../../server/module-api.js';
+import { builtinModules } from '../../modules/index.js';
 
 const SM = 'urn:xmpp:sm:3';
 
@@ -247,5 +249,54 @@ describe('sm: hibernation and resumption', () => {
     await romeo.waitClosed(4000); // we never answered the <r/>
     const { answer } = await resumeOn(server, 'romeo', id!, h);
     assert.equal(answer.name, 'resumed', answer.toString());
+  });
+});
+
+describe('sm: limits and hooks for other modules', () => {
+  test('more than sm_max_queue stanzas for a hibernated session → it ends, and the messages go offline', async (t) => {
+    const server = await startServer(t, { config: { c2s: { sm_max_queue: 10 } } });
+    const juliet = await server.login('juliet', { resource: 'j' });
+    const romeo = await server.login('romeo', { resource: 'r' });
+    const { id } = await enableSm(romeo);
+    romeo.dropTcp();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 12; i++) juliet.send(`<message to='romeo@localhost/r' type='chat' id='q${i}'><body>${i}</body></message>`);
+    await juliet.expectNothing(300);
+    const { answer } = await resumeOn(server, 'romeo', id!, 0);
+    assert.ok(answer.getChild('item-not-found'), 'the session ended when its queue overflowed');
+    const again = await server.login('romeo', { resource: 'r2' });
+    again.send('<presence/>');
+    const bodies: string[] = [];
+    while (bodies.length < 12) {
+      const el = await again.next();
+      if (el.name === 'message') bodies.push(el.getChildText('body')!);
+    }
+    assert.deepEqual(bodies, Array.from({ length: 12 }, (_, i) => String(i)), 'nothing lost, in order');
+  });
+
+  test("hooks: 'session:hibernated', 'session:queued', 'session:resumed' and 'session:closed' fire in that story", async (t) => {
+    const seen: string[] = [];
+    const recorder = defineModule({
+      name: 'hook-recorder',
+      setup(m) {
+        m.on('session:hibernated', ({ session }) => void seen.push(`hibernated ${session.resource}`));
+        m.on('session:queued', ({ session, stanza }) => void seen.push(`queued ${session.resource} ${stanza.getChildText('body')}`));
+        m.on('session:resumed', ({ session }) => void seen.push(`resumed ${session.resource}`));
+        m.on('session:closed', ({ session }) => void seen.push(`closed ${session.resource}`));
+      },
+    });
+    const server = await startServer(t, { moduleList: [...builtinModules, recorder] });
+    const juliet = await server.login('juliet', { resource: 'j' });
+    const romeo = await server.login('romeo', { resource: 'r' });
+    const { id } = await enableSm(romeo);
+    romeo.dropTcp();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    juliet.send(`<message to='romeo@localhost/r' type='chat'><body>hi</body></message>`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { client } = await resumeOn(server, 'romeo', id!, 0);
+    await client.waitFor(`<message><body>hi</body></message>`);
+    await client.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(seen.filter((s) => s.endsWith(' r') || s.includes(' r ')), ['hibernated r', 'queued r hi', 'resumed r', 'closed r']);
   });
 });
