@@ -4,10 +4,32 @@
 // m.discoExtension, m.accountFeature); this module only serves it. Left out: contact addresses
 // (XEP-0157), nodes other than the caps node, PEP items of accounts (they come with PEP).
 import { z } from 'zod';
-import { defineModule, x, type XmlElement } from '../server/module-api.js';
+import { defineModule, x, type Jid, type MaybePromise, type XmlElement } from '../server/module-api.js';
 import { NS } from '../server/protocol/ns.js';
 import { capsVerification } from '../server/protocol/xep0115.js';
 import { stanzaError } from '../server/errors.js';
+
+/** Answers for one disco node of the server's JID (null: not for this requester / no such node). */
+export interface DiscoNodeHandlers {
+  info?: (from: Jid) => MaybePromise<XmlElement | null>;
+  items?: (from: Jid) => MaybePromise<XmlElement | null>;
+}
+
+export interface DiscoService {
+  hostNode(node: string, handlers: DiscoNodeHandlers): void;
+}
+
+declare module '../server/module-api.js' {
+  interface Services {
+    disco: DiscoService;
+  }
+}
+
+async function answerNode(handler: ((from: Jid) => MaybePromise<XmlElement | null>) | undefined, node: string, from: Jid): Promise<XmlElement> {
+  const answer = handler ? await handler(from) : null;
+  if (!answer) throw stanzaError.itemNotFound('No such node');
+  return answer.withAttrs({ node });
+}
 
 /** The XEP-0115 'node': the software's URI, shared by every Herald server. */
 export const CAPS_NODE = 'https://herald.im';
@@ -60,16 +82,25 @@ export default defineModule({
 
     m.streamFeature('post-auth', () => x('c', { xmlns: NS.CAPS, hash: 'sha-1', node: CAPS_NODE, ver: hostInfo().ver }));
 
+    // Nodes of the server's JID that other modules answer (ad-hoc commands, ...).
+    const nodes = new Map<string, DiscoNodeHandlers>();
+    m.provide('disco', {
+      hostNode(node, handlers) {
+        if (nodes.has(node)) throw new Error(`disco node ${node} is answered twice`);
+        nodes.set(node, handlers);
+      },
+    });
+
     m.iq.get(
       NS.DISCO_INFO,
       'query',
-      ({ payload }) => {
+      ({ payload, from }) => {
         const node = payload.attrs.node;
         const { info, ver } = hostInfo();
         if (node === undefined || node === '') return info.clone();
         // XEP-0115 §6.2: the caps node answers what the server answers itself.
         if (node === `${CAPS_NODE}#${ver}`) return info.clone().withAttrs({ node });
-        throw stanzaError.itemNotFound('No such node');
+        return answerNode(nodes.get(node)?.info, node, from);
       },
       { scope: 'host' },
     );
@@ -77,8 +108,9 @@ export default defineModule({
     m.iq.get(
       NS.DISCO_ITEMS,
       'query',
-      ({ payload }) => {
-        if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
+      ({ payload, from }) => {
+        const requested = payload.attrs.node;
+        if (requested) return answerNode(nodes.get(requested)?.items, requested, from);
         const query = x('query', { xmlns: NS.DISCO_ITEMS });
         for (const { jid, name, node } of m.disco.hostItems()) query.append(x('item', { jid, name, node }));
         return query;

@@ -1,6 +1,7 @@
 // The built-in modules, in load order. A module named in `modules_disabled` is skipped.
 import type { ModuleDefinition } from '../server/module-api.js';
 import disco from './disco.js';
+import adhoc from './adhoc.js';
 import ping from './ping.js';
 import register from './register.js';
 import roster from './roster.js';
@@ -17,6 +18,7 @@ import offline from './offline.js';
 
 export const builtinModules: ModuleDefinition<unknown>[] = [
   disco,
+  adhoc,
   ping,
   register,
   roster,

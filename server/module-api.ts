@@ -18,6 +18,8 @@ import type { Session } from './session.js';
 import type { Logger } from './log.js';
 import type { StanzaError } from './errors.js';
 import type { ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
+import type { LocalComponent } from './components.js';
+import type { HttpHandler } from './http.js';
 
 // Re-exported so modules have one import for the core's value types.
 export { STOP, Priority, type HookResult, type RouteEvent, type Origin, type MaybePromise } from './hooks.js';
@@ -27,6 +29,8 @@ export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';
 export type { ArchiveItem, ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
+export type { LocalComponent } from './components.js';
+export type { HttpHandler, HttpRequestContext } from './http.js';
 // Config units for module schemas ('10 minutes', '64 KiB'), STYLE.md §6.
 export { duration, bytes } from '../conf/units.js';
 
@@ -171,6 +175,14 @@ export interface ModuleContext<C = unknown> {
   readonly sessions: SessionView;
   sessionSlot<T>(name: string, init: () => T): SessionSlot<T>;
 
+  /**
+   * A service with its own domain in this process (XEP-0030 item of the server, e.g. push.<domain>):
+   * `name` is a subdomain label ('push') or a full domain. Register its identities, features and
+   * IQ handlers on the returned component; stanzas to that domain go to it.
+   */
+  component(name: string): LocalComponent;
+  /** Serves an HTTP route on Herald's HTTP(S) listeners (`prefix` routes get the rest of the path). */
+  httpRoute(method: string, path: string, handler: HttpHandler): void;
   /** Routes a stanza the server sends; 'from' and 'to' must be set. */
   route(stanza: XmlElement): void;
   /** Routes a stanza on behalf of a local user (presence broadcast, roster pushes' companions). */

@@ -15,9 +15,12 @@ import type { SessionRegistry } from './sessions.js';
 import type { Session } from './session.js';
 import type { IqRegistry, IqScope } from './iq.js';
 import type { Logger } from './log.js';
+import type { ComponentRoute } from './components.js';
 
 export interface RouterDeps {
   hosts: Set<string>;
+  /** Domains served by something else in (or attached to) this process: push.<domain>, components. */
+  components: Map<string, ComponentRoute>;
   sessions: SessionRegistry;
   hooks: HookBus;
   iq: IqRegistry;
@@ -55,6 +58,11 @@ export class Router {
    */
   route(stanza: XmlElement, from: Jid, to: Jid, origin: Origin): void {
     const event: RouteEvent = { stanza, from, to, origin };
+    const component = this.deps.components.get(to.domain);
+    if (component) {
+      this.toComponent(component, event);
+      return;
+    }
     let hook: RouteHook;
     if (this.deps.hosts.has(to.domain)) {
       const form = to.local === '' ? 'host' : to.resource === '' ? 'bare' : 'full';
@@ -64,6 +72,29 @@ export class Router {
     }
     const result = this.deps.hooks.run(hook, event, (err) => this.handlerFailed(err, event, hook));
     if (result instanceof Promise) result.catch((err: unknown) => this.handlerFailed(err, event, hook));
+  }
+
+  private toComponent(component: ComponentRoute, event: RouteEvent): void {
+    const { stanza } = event;
+    if (stanza.name === 'iq' && !isRequest(stanza) && this.resolvePending(stanza)) return;
+    const fail = (err: unknown) => this.handlerFailed(err, event, `component ${component.domain}`);
+    try {
+      const r = component.route(event, (reply) => this.route(reply, event.to, event.from, { kind: 'local' }));
+      if (r instanceof Promise) r.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  /** An IQ result or error answering one we sent with sendIq: true when it was ours. */
+  private resolvePending(stanza: XmlElement): boolean {
+    const id = stanza.attrs.id;
+    const pending = id !== undefined ? this.pendingIq.get(id) : undefined;
+    if (!pending || id === undefined) return false;
+    this.pendingIq.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(stanza);
+    return true;
   }
 
   /** Routes a stanza the server itself sends ('from' must be set). */
@@ -261,13 +292,7 @@ export class Router {
   private iqToHost(e: RouteEvent): MaybePromise<HookResult> {
     const { stanza } = e;
     if (!isRequest(stanza)) {
-      const id = stanza.attrs.id;
-      const pending = id !== undefined ? this.pendingIq.get(id) : undefined;
-      if (pending && id !== undefined) {
-        this.pendingIq.delete(id);
-        clearTimeout(pending.timer);
-        pending.resolve(stanza);
-      }
+      this.resolvePending(stanza);
       return STOP;
     }
     const r = this.dispatchIq(e, ['host'], '');

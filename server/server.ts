@@ -26,6 +26,7 @@ import type {
 import { Router } from './router.js';
 import type { Session, SessionHost, SessionOutput } from './session.js';
 import { ResumptionRegistry } from './sm.js';
+import { LocalComponent, type ComponentRoute } from './components.js';
 import { SessionRegistry } from './sessions.js';
 import { verifyPasswordAgainst } from './sasl/scram.js';
 import { DEFAULT_SCRAM_ITERATIONS, deriveAccountCredentials } from './accounts.js';
@@ -73,6 +74,8 @@ export class HeraldServer {
   readonly info: ServerInfo;
   /** Live c2s streams (authenticated or not), for shutdown. */
   readonly streams = new Set<C2sStream>();
+  /** Domains served by in-process services (push.<domain>, conference.<domain>, ...). */
+  readonly components = new Map<string, ComponentRoute>();
   /** XEP-0198 sessions that may be resumed, by resumption id. */
   readonly resumable = new ResumptionRegistry();
   readonly preAuthIq = new Map<string, PreAuthIqHandler>();
@@ -122,6 +125,7 @@ export class HeraldServer {
     this.limiter = new IpLimiter(this.config.limits);
     this.router = new Router({
       hosts: this.hosts,
+      components: this.components,
       sessions: this.sessions,
       hooks: this.hooks,
       iq: this.iq,
@@ -491,6 +495,14 @@ export class HeraldServer {
           },
         };
       },
+      component: (name) => {
+        const domain = name.includes('.') ? name : `${name}.${this.domain}`;
+        if (this.components.has(domain) || this.hosts.has(domain)) throw new Error(`module ${def.name}: domain ${domain} is served already`);
+        const component = new LocalComponent(domain);
+        this.components.set(domain, component);
+        return component;
+      },
+      httpRoute: (method, path, handler) => this.http.route(method, path, handler),
       route: (stanza) => this.router.routeLocal(stanza),
       routeFrom: (from: Jid, stanza) => {
         stanza.attrs.from = from.toString();
