@@ -137,6 +137,8 @@ export interface ModuleContext<C = unknown> {
   readonly config: C;
   readonly log: Logger;
   readonly server: ServerInfo;
+  /** The server's data directory (config data_dir): for files a module keeps itself. */
+  readonly dataDir: string;
 
   // Service discovery (XEP-0030) registrations.
   feature(ns: string): void;

@@ -446,6 +446,7 @@ export class HeraldServer {
       config,
       log,
       server: this.info,
+      dataDir: this.config.data_dir,
       feature: (ns) => void this.discoRegistry.hostFeatures.add(ns),
       accountFeature: (ns) => void this.discoRegistry.accountFeatures.add(ns),
       identity: (category, type, name) => void this.discoRegistry.identities.push(name === undefined ? { category, type } : { category, type, name }),
