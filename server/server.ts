@@ -358,6 +358,7 @@ export class HeraldServer {
     outboundFilter: (session, stanza) => this.outboundFilter(session, stanza),
     stanzaQueued: (session, stanza) => this.stanzaQueued(session, stanza),
     endSession: (session, reason) => this.endSession(session, reason),
+    extendHibernation: (session, windowMs) => this.extendHibernation(session, windowMs),
   };
 
   /** 'stanza:out' interceptors, for Session.send. */

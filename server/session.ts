@@ -30,6 +30,8 @@ export interface SessionHost {
   stanzaQueued(session: Session, stanza: XmlElement): void;
   /** Ends a session that has no connection (a hibernated one). */
   endSession(session: Session, reason: string): void;
+  /** Changes the XEP-0198 resume window of a session (counted from hibernation). */
+  extendHibernation(session: Session, windowMs: number): void;
 }
 
 export type SessionState = 'live' | 'hibernated' | 'closed';
@@ -114,6 +116,14 @@ export class Session {
   flushed(): Promise<void> {
     if (this.state !== 'live') return Promise.reject(new Error(`session is ${this.state}`));
     return this.output.flushed();
+  }
+
+  /**
+   * Gives this session a different XEP-0198 resume window (push-enabled sessions wait longer for
+   * their device to come back). No effect without resumable stream management.
+   */
+  extendHibernation(windowMs: number): void {
+    this.server.extendHibernation(this, windowMs);
   }
 
   /** Ends the session: a live one with a stream error (or a clean close), a hibernated one at once. */
