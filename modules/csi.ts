@@ -22,7 +22,7 @@ interface ClientState {
   held: Map<string, XmlElement>;
 }
 
-/** Payloads that say nothing beyond "this is a chat state" (offline storage drops such messages too). */
+/** Payloads that may come along with a chat state without making the message worth a wake-up. */
 const CHAT_STATE_COMPANIONS = new Set<string>([NS.HINTS, NS.DELAY, NS.STANZA_ID]);
 
 export default defineModule({
@@ -75,12 +75,12 @@ export default defineModule({
     );
 
     // §5.2: "stream resumption does not affect the current CSI state, which always defaults to
-    // 'active' for new and resumed streams." What waited goes out after <resumed/> and the replay of
-    // unacknowledged stanzas, which follow this hook in the same turn: everything held is newer.
+    // 'active' for new and resumed streams." The hook runs after <resumed/> and the replay of
+    // unacknowledged stanzas went out, so what waited (all newer) follows them.
     m.on('session:resumed', ({ session }) => {
       const state = clientState.get(session);
       state.inactive = false;
-      if (state.held.size > 0) queueMicrotask(() => flush(session, state));
+      if (state.held.size > 0) flush(session, state);
     });
 
     // Presence and chat states are transient: what waits for a session that ends is dropped.

@@ -583,6 +583,7 @@ export class C2sStream implements SessionOutput {
     this.writeElement(x('resumed', { xmlns: NS_SM, previd, h: String(sm.inbound) }));
     // Exactly what the client has not acknowledged, in order, once (they stay queued until acked).
     for (const stanza of sm.queue.pending()) this.write(stanza);
+    this.server.sessionResumed(session);
   }
 
   private smFailed(condition: string, h?: number): void {

@@ -81,7 +81,7 @@ export interface Hooks {
   'session:hibernated': { session: Session };
   /** A stanza was queued for a hibernated session (it will be replayed on resumption). */
   'session:queued': { session: Session; stanza: XmlElement };
-  /** A hibernated (or still live) session was resumed on a new connection. */
+  /** A hibernated (or still live) session was resumed on a new connection (after <resumed/> and the replay were written). */
   'session:resumed': { session: Session };
   /** The session ended for good; `error` is set when it ended with a stream error or a lost socket. */
   'session:closed': { session: Session; reason: string };

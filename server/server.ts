@@ -337,8 +337,13 @@ export class HeraldServer {
     // The old connection may not know yet that it is dead: it goes, the session stays.
     previous?.close(new StreamError('conflict', 'Session resumed on another connection'));
     session.log.info({ queued: sm.queue.length }, 'session resumed');
-    void this.hooks.run('session:resumed', { session });
     return session;
+  }
+
+  /** After <resumed/> and the replay went out: modules may write to the session again. */
+  sessionResumed(session: Session): void {
+    const r = this.hooks.run('session:resumed', { session });
+    if (r instanceof Promise) r.catch((err: unknown) => this.log.error({ err }, 'session:resumed handler failed'));
   }
 
   /** SessionHost: a stanza queued for a hibernated session. */

@@ -4,6 +4,7 @@
 // registration data, and delivers a notification to the vendor, reporting failures as
 // PushDeliveryError so the app server can answer the XEP-0357 publish with the right error.
 
+import type { z } from 'zod';
 import type { Logger } from '../../server/log.js';
 import type { DataForm, FormField } from '../../server/protocol/xep0004.js';
 
@@ -74,4 +75,27 @@ export interface PushBackend {
   /** Delivers one notification; throws PushDeliveryError. */
   send(registration: PushRegistration, notification: PushNotification): Promise<void>;
   close?(): Promise<void>;
+}
+
+/**
+ * Makes a configured backend from its parsed config section (`modules.appserver.<name>`).
+ * Called once at startup; throwing stops the server with the message (bad key file, ...).
+ */
+export type BackendFactory<C = unknown> = (config: C, ctx: BackendContext) => PushBackend;
+
+/** One row of the backend table (modules/appserver/backends/index.ts). */
+export interface BackendDefinition<C = unknown> {
+  /** Also the config key: `modules.appserver.<name>`. */
+  name: BackendName;
+  /**
+   * The config section's zod schema. Vendor backends use `.optional()`: an absent section means
+   * "not configured". A section with `enabled: false` is not configured either.
+   */
+  schema: z.ZodType<C>;
+  create: BackendFactory<NonNullable<C>>;
+}
+
+/** Types a table row from its schema: `defineBackend({ name: 'apns', schema, create })`. */
+export function defineBackend<S extends z.ZodType>(definition: { name: BackendName; schema: S; create: BackendFactory<NonNullable<z.output<S>>> }): BackendDefinition<unknown> {
+  return definition as unknown as BackendDefinition<unknown>;
 }
