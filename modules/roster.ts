@@ -8,7 +8,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { defineModule, makeJid, tryParseJid, x, type XmlElement } from '../server/module-api.js';
+import { defineModule, keyedSerial, makeJid, tryParseJid, x, type XmlElement } from '../server/module-api.js';
 import { stanzaError } from '../server/errors.js';
 import { NS } from '../server/protocol/ns.js';
 import type { RosterItem, RosterService } from '../server/protocol/rfc6121.js';
@@ -228,28 +228,4 @@ function itemElement(item: RosterItem): XmlElement {
     { jid: item.jid, name: item.name, subscription: item.subscription, ask: item.ask, approved: item.approved ? 'true' : undefined },
     ...item.groups.map((group) => x('group', null, group)),
   );
-}
-
-interface KeyedSerial {
-  <T>(key: string, task: () => Promise<T>): Promise<T>;
-  /** Resolves when every queued task has finished. */
-  idle(): Promise<void>;
-}
-
-/** Runs tasks one after another per key (one account's roster), different keys concurrently. */
-function keyedSerial(): KeyedSerial {
-  const tails = new Map<string, Promise<void>>();
-  const run = <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const result = (tails.get(key) ?? Promise.resolve()).then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return result;
-  };
-  return Object.assign(run, { idle: async () => void (await Promise.all(tails.values())) });
 }

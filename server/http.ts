@@ -23,6 +23,8 @@ export interface HttpRequestContext {
 }
 export type HttpHandler = (ctx: HttpRequestContext) => void | Promise<void>;
 
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 interface Route {
   method: string;
   prefix: string;
@@ -58,41 +60,25 @@ export class HttpService {
   async listen(ephemeral: boolean): Promise<HttpServer[]> {
     const servers: HttpServer[] = [];
     const { listen } = this.server.config;
-    const log = this.server.log;
-    const handle = (secure: boolean) => ({
-      request: (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res, secure),
-      upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, secure),
-    });
-    if (listen.http !== 0 || ephemeral) {
-      const h = handle(false);
+    const listeners = [
+      { kind: 'http' as const, port: listen.http, interfaces: listen.http_interfaces, make: (h: RequestHandler) => createHttpServer(h) },
+      { kind: 'https' as const, port: listen.https, interfaces: listen.interfaces, make: (h: RequestHandler) => createHttpsServer(this.server.tlsServerOptions(), h) },
+    ];
+    for (const { kind, port, interfaces, make } of listeners) {
+      if (port === 0 && !ephemeral) continue;
+      const secure = kind === 'https';
       const made = await listenOn(
         () => {
-          const srv = createHttpServer(h.request);
-          srv.on('upgrade', h.upgrade);
+          const srv = make((req, res) => void this.onRequest(req, res, secure));
+          srv.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head, secure));
           return srv;
         },
-        listen.http_interfaces,
-        ephemeral ? 0 : listen.http,
-        log,
-        'http',
+        interfaces,
+        ephemeral ? 0 : port,
+        this.server.log,
+        kind,
       );
-      this.ports.http = portOf(made[0] as HttpServer | undefined);
-      servers.push(...(made as HttpServer[]));
-    }
-    if (listen.https !== 0 || ephemeral) {
-      const h = handle(true);
-      const made = await listenOn(
-        () => {
-          const srv = createHttpsServer(this.server.tlsServerOptions(), h.request);
-          srv.on('upgrade', h.upgrade);
-          return srv;
-        },
-        listen.interfaces,
-        ephemeral ? 0 : listen.https,
-        log,
-        'https',
-      );
-      this.ports.https = portOf(made[0] as HttpServer | undefined);
+      this.ports[kind] = portOf(made[0] as HttpServer | undefined);
       servers.push(...(made as HttpServer[]));
     }
     return servers;

@@ -25,6 +25,7 @@ import type { HttpHandler } from './http.js';
 export { STOP, Priority, type HookResult, type RouteEvent, type Origin, type MaybePromise } from './hooks.js';
 export { XmlElement, x, type XmlNode } from './xml/element.js';
 export { parseXml } from './xml/parser.js';
+export { keyedSerial, type KeyedSerial } from './keyed-serial.js';
 export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';

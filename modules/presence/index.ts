@@ -13,6 +13,7 @@
 
 import {
   defineModule,
+  keyedSerial,
   makeJid,
   STOP,
   tryParseJid,
@@ -261,28 +262,4 @@ function parsePriority(stanza: XmlElement): number {
   const value = /^[+-]?\d{1,4}$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(value) || value < -128 || value > 127) throw stanzaError.badRequest('Priority is an integer from -128 to 127');
   return value;
-}
-
-interface KeyedSerial {
-  <T>(key: string, task: () => Promise<T>): Promise<T>;
-  /** Resolves when every queued task has finished. */
-  idle(): Promise<void>;
-}
-
-/** Runs tasks one after another per key (one account), different keys concurrently. */
-function keyedSerial(): KeyedSerial {
-  const tails = new Map<string, Promise<void>>();
-  const run = <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const result = (tails.get(key) ?? Promise.resolve()).then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return result;
-  };
-  return Object.assign(run, { idle: async () => void (await Promise.all(tails.values())) });
 }

@@ -1,0 +1,99 @@
+// Device registrations of the app server, stored per owner (the requester's bare JID, local or
+// remote) and keyed by their push node. Every registration has a push node on the pubsub service
+// with the same secret: the two are created and removed together here, so that a node never
+// outlives its registration for long (a publish to an orphan node removes it, see delivery.ts).
+import { randomBytes } from 'node:crypto';
+import type { MapStore, Services } from '../../server/module-api.js';
+import { stanzaError } from '../../server/errors.js';
+import type { BackendName, PushRegistration } from './backend.js';
+
+type PubsubService = Services['pubsub'];
+
+export interface NewRegistration {
+  owner: string;
+  backend: BackendName;
+  deviceId: string;
+  deviceName: string | undefined;
+  data: Record<string, string>;
+}
+
+export class Registrations {
+  constructor(
+    private readonly store: MapStore<PushRegistration>,
+    private readonly pubsub: PubsubService,
+    /** Called after a registration is gone (the sandbox drops what it kept for the node). */
+    private readonly removed: (registration: PushRegistration) => void,
+  ) {}
+
+  get(owner: string, node: string): Promise<PushRegistration | undefined> {
+    return this.store.get(owner, node);
+  }
+
+  /** The registration behind a push node, whoever owns it. */
+  async byNode(node: string): Promise<PushRegistration | undefined> {
+    const owner = await this.pubsub.pushNodeOwner(node);
+    return owner === undefined ? undefined : this.store.get(owner, node);
+  }
+
+  /** An owner's registrations, oldest first. */
+  async list(owner: string): Promise<PushRegistration[]> {
+    const entries = await this.store.list(owner);
+    return entries.map((entry) => entry.value).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Every registration of every owner (admin tools, the sandbox inbox listing). */
+  async all(): Promise<PushRegistration[]> {
+    const out: PushRegistration[] = [];
+    for (const owner of await this.store.owners()) out.push(...(await this.list(owner)));
+    return out;
+  }
+
+  /**
+   * Registers a device: a fresh node and secret. The owner's earlier registration with the same
+   * device-id is replaced (its node deleted), so a reinstalled app does not leave a dead device.
+   */
+  async register(request: NewRegistration, maxPerOwner: number): Promise<{ registration: PushRegistration; replaced: PushRegistration | undefined }> {
+    const existing = await this.list(request.owner);
+    const replaced = existing.find((registration) => registration.deviceId === request.deviceId);
+    if (!replaced && existing.length >= maxPerOwner) {
+      throw stanzaError.notAllowed(`At most ${maxPerOwner} devices per account: unregister one first`);
+    }
+    const registration: PushRegistration = {
+      node: randomBytes(16).toString('base64url'),
+      secret: randomBytes(24).toString('base64url'),
+      backend: request.backend,
+      owner: request.owner,
+      deviceId: request.deviceId,
+      ...(request.deviceName !== undefined && { deviceName: request.deviceName }),
+      createdAt: Date.now(),
+      data: request.data,
+    };
+    await this.store.set(registration.owner, registration.node, registration);
+    try {
+      await this.pubsub.createPushNode(registration.node, registration.secret, registration.owner);
+    } catch (err) {
+      await this.store.delete(registration.owner, registration.node);
+      throw err;
+    }
+    if (replaced) await this.remove(replaced);
+    return { registration, replaced };
+  }
+
+  /** Removes a registration and its push node. */
+  async remove(registration: PushRegistration): Promise<void> {
+    await this.pubsub.deletePushNode(registration.node);
+    await this.store.delete(registration.owner, registration.node);
+    this.removed(registration);
+  }
+
+  /** Removes an owner's registrations that match; returns their nodes. */
+  async removeWhere(owner: string, matches: (registration: PushRegistration) => boolean): Promise<string[]> {
+    const gone: string[] = [];
+    for (const registration of await this.list(owner)) {
+      if (!matches(registration)) continue;
+      await this.remove(registration);
+      gone.push(registration.node);
+    }
+    return gone;
+  }
+}

@@ -1,0 +1,116 @@
+// XEP-0060 Publish-Subscribe (1.26.0), the part XEP-0357 Push Notifications (0.4.1) needs: the
+// embedded push service at push.<domain> (disco identity pubsub/push). Its nodes belong to the app
+// server's device registrations; a user's server publishes a notification to a node with the node's
+// secret in publish-options, and the service hands it to the app server, whose answer (delivered,
+// token gone, try later) becomes the answer to the publish.
+// Deliberately left out for now: subscriptions, item retrieval, node configuration, general leaf
+// nodes and PEP. They arrive as further node kinds (nodes.ts) with the community features.
+import { z } from 'zod';
+import { defineModule, type Jid, type LocalComponent, type XmlElement } from '../../server/module-api.js';
+import { stanzaError } from '../../server/errors.js';
+import { NodeTable, hashSecret, secretMatches, type NodeRecord } from './nodes.js';
+import { NS_PUBSUB, PUBSUB_FEATURES, optionValue, parsePublish, publishResult, pubsubCondition } from './publish.js';
+
+export const NS_PUSH_0 = 'urn:xmpp:push:0';
+
+/** A XEP-0357 notification published to a push node, after the secret was checked. */
+export interface PushPublish {
+  node: string;
+  /** Bare JID of the account the node's device belongs to. */
+  owner: string;
+  itemId: string;
+  /** `<notification xmlns='urn:xmpp:push:0'>`, usually with an urn:xmpp:push:summary form. */
+  notification: XmlElement;
+  /** Who published: the user's server. */
+  publisher: Jid;
+}
+
+/** Delivers a push; resolves when delivered, throws a StanzaError that becomes the publish's error. */
+export type PushPublishHandler = (publish: PushPublish) => Promise<void>;
+
+export interface PubsubService {
+  /** The push service's JID (push.<domain> by default). */
+  readonly jid: string;
+  /** Its component, for a module that serves more on the same JID (an app server configured there). */
+  readonly component: LocalComponent;
+  /** Creates a push node guarded by `secret`, owned by `owner` (a bare JID). */
+  createPushNode(node: string, secret: string, owner: string): Promise<void>;
+  /** Deletes a push node; false when there was none. */
+  deletePushNode(node: string): Promise<boolean>;
+  /** The bare JID owning a push node; undefined when there is no such node. */
+  pushNodeOwner(node: string): Promise<string | undefined>;
+  /** Sets who delivers what is published to push nodes (the app server). */
+  onPublish(handler: PushPublishHandler): void;
+}
+
+declare module '../../server/module-api.js' {
+  interface Services {
+    pubsub: PubsubService;
+  }
+}
+
+export default defineModule({
+  name: 'pubsub',
+  xeps: [
+    { xep: 60, version: '1.26.0', status: 'partial', note: 'publish with publish-options to push nodes only' },
+    { xep: 357, version: '0.4.1', status: 'partial', note: 'the push service (pubsub/push) the app server sits behind' },
+  ],
+  config: z
+    .object({
+      push_service: z
+        .string()
+        .min(1)
+        .default('push')
+        .describe('Domain of the embedded XEP-0357 push service: a label (push → push.<domain>) or a full domain'),
+    })
+    .strict(),
+  setup(m) {
+    const nodes = new NodeTable(m.store.map<NodeRecord>('nodes'));
+    const component = m.component(m.config.push_service);
+    let pushHandler: PushPublishHandler | undefined;
+
+    component.identities.push({ category: 'pubsub', type: 'push', name: 'Push notifications' });
+    component.features.add(NS_PUSH_0);
+    for (const feature of PUBSUB_FEATURES) component.features.add(feature);
+    m.discoItem(component.domain, 'Push notifications');
+
+    // XEP-0060 §7.1 publish; XEP-0357 §5: the user's server publishes the notification with the
+    // node's secret in publish-options.
+    component.iq('set', NS_PUBSUB, 'pubsub', async ({ payload, from }) => {
+      const request = parsePublish(payload);
+      const node = await nodes.get(request.node);
+      if (!node) throw stanzaError.itemNotFound('No such node');
+      // XEP-0357 §8: the secret is what keeps strangers from pushing to a device; a publish without
+      // it, or with another one, is refused before anything about the node is revealed.
+      if (!secretMatches(optionValue(request.options, 'secret'), node.secretHash)) {
+        m.log.debug({ node: request.node, publisher: from.toString() }, 'push publish with a wrong or missing secret');
+        throw stanzaError.forbidden('Wrong or missing secret in publish-options');
+      }
+      const notification = request.payload;
+      if (notification?.name !== 'notification' || notification.attrs.xmlns !== NS_PUSH_0) {
+        throw stanzaError.badRequest('A push node takes <notification xmlns="urn:xmpp:push:0"/>', { app: pubsubCondition('invalid-payload') });
+      }
+      if (!pushHandler) throw stanzaError.serviceUnavailable('No app server is running');
+      await pushHandler({ node: request.node, owner: node.owner, itemId: request.itemId, notification, publisher: from });
+      return publishResult(request.node, request.itemId);
+    });
+
+    m.provide('pubsub', {
+      jid: component.domain,
+      component,
+      async createPushNode(node, secret, owner) {
+        if (await nodes.get(node)) throw stanzaError.conflict('The node exists');
+        await nodes.put(node, { kind: 'push', owner, secretHash: hashSecret(secret), createdAt: Date.now() });
+      },
+      deletePushNode: (node) => nodes.delete(node),
+      async pushNodeOwner(node) {
+        const record = await nodes.get(node);
+        return record?.kind === 'push' ? record.owner : undefined;
+      },
+      onPublish(handler) {
+        if (pushHandler) throw new Error('a push publish handler is set already');
+        pushHandler = handler;
+      },
+    });
+  },
+});
