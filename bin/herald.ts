@@ -23,6 +23,7 @@ import { certificateCoversDomain, certificateProblems, inspectCertificate } from
 import { defaultCertificateDomains, selfSignedPaths } from '../server/tls/files.js';
 import { generateSelfSignedCertificate } from '../server/tls/selfsigned.js';
 import type { Store } from '../storage/store.js';
+import type { SandboxPush } from '../modules/appserver/backends/sandbox.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -573,6 +574,49 @@ async function resolvesToAddress(resolver: Resolver, domain: string): Promise<bo
   return lookups.some((result) => result.status === 'fulfilled' && result.value.length > 0);
 }
 
+// ---- herald push inbox ----
+
+/**
+ * Prints what the sandbox push backend received, asking the running server's HTTP listener
+ * (GET /push/inbox[/NODE], docs/push.md): all sandbox nodes, or one.
+ */
+async function pushInbox(node: string | undefined, options: ConfigOption & { json?: boolean }): Promise<void> {
+  const { config, file } = loadConfig(options.config);
+  if (config.listen.http === 0) throw new CliError(`the HTTP listener is off (listen.http: 0 in ${shown(file)}): the sandbox inbox is served there`);
+  const url = `http://${localHttpHost(config.listen.http_interfaces)}:${config.listen.http}/push/inbox${node === undefined ? '' : `/${encodeURIComponent(node)}`}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    const cause = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (err as Error).message;
+    throw new CliError(`cannot reach ${url} (${cause}): is Herald running with this config?`);
+  }
+  const text = await response.text();
+  if (response.status === 404) {
+    throw new CliError(node === undefined ? 'this server has no sandbox inbox (modules.appserver.sandbox.enabled is false?)' : `no sandbox registration has the node ${node}`);
+  }
+  if (!response.ok) throw new CliError(`${url} answered HTTP ${response.status}: ${text.trim()}`);
+  if (options.json) {
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    return;
+  }
+  const parsed = JSON.parse(text) as SandboxPush[] | Record<string, SandboxPush[]>;
+  const byNode = Array.isArray(parsed) ? { [node!]: parsed } : parsed;
+  if (Object.keys(byNode).length === 0) process.stdout.write('No sandbox registrations yet (register a device with register-push-sandbox).\n');
+  for (const [name, pushes] of Object.entries(byNode)) {
+    process.stdout.write(`${name}: ${pushes.length === 0 ? 'no pushes yet' : pushes.length === 1 ? '1 push' : `${pushes.length} pushes`}\n`);
+    for (const push of pushes) process.stdout.write(`  ${push.received}  ${JSON.stringify(push.payload)}\n`);
+  }
+}
+
+/** An address of this machine the HTTP listener answers on (listen.http_interfaces). */
+function localHttpHost(interfaces: string[]): string {
+  const first = interfaces[0] ?? 'localhost';
+  if (first === 'localhost' || first === '*' || first === '0.0.0.0') return '127.0.0.1';
+  if (first === '::') return '[::1]';
+  return isIP(first) === 6 ? `[${first}]` : first;
+}
+
 // ---- commands ----
 
 function program(): Command {
@@ -587,6 +631,7 @@ Examples:
   herald adduser you@localhost                  asks for a password (twice, not shown)
   echo "$PASS" | herald adduser you@localhost --password-stdin --config /etc/herald/herald.yml
   herald check                                  config, certificate, ports, DNS
+  herald push inbox                             what the sandbox push backend received
 
 Docs: README.md, docs/config.md (every config key).`);
   const configOption = ['-c, --config <file>', `config file (default: ./${DEFAULT_CONFIG})`] as const;
@@ -626,6 +671,13 @@ Docs: README.md, docs/config.md (every config key).`);
     .description('check the config, the certificate, that the ports are free, and DNS (exit 1 when something is wrong)')
     .option(...configOption)
     .action((options: ConfigOption) => check(options));
+  const push = cli.command('push').description('push notifications (docs/push.md)');
+  push.command('inbox')
+    .description('print what the sandbox push backend received, for one node or all (asks the running server on listen.http)')
+    .argument('[node]', 'a node from register-push-sandbox; without it, every sandbox node')
+    .option('--json', 'print the JSON the server answered')
+    .option(...configOption)
+    .action((node: string | undefined, options: ConfigOption & { json?: boolean }) => pushInbox(node, options));
   return cli;
 }
 

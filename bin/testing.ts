@@ -4,6 +4,7 @@
 //   const server = await startServer(t);              // node:test context: stopped by t.after
 //   const romeo = await server.login('romeo');         // creates romeo, STARTTLS, SCRAM, bind
 //   romeo.send(`<message to='juliet@localhost'><body>hi</body></message>`);
+//   const push = await server.sandboxInbox.next();    // pushes to register-push-sandbox devices (docs/push.md)
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,9 +15,11 @@ import { createLogger } from '../server/log.js';
 import type { HeraldServer } from '../server/server.js';
 import type { ModuleDefinition } from '../server/module-api.js';
 import { XmppClient, type LoginOptions } from '../server/client.js';
+import type { SandboxInbox } from '../modules/appserver/backends/sandbox.js';
 
 export { XmppClient, matchElement } from '../server/client.js';
 export type { HeraldServer } from '../server/server.js';
+export type { SandboxInbox, SandboxPush } from '../modules/appserver/backends/sandbox.js';
 
 export interface TestServerOptions {
   domain?: string;
@@ -65,6 +68,16 @@ export class TestServer {
     return this.server.ports.c2s_direct_tls!;
   }
 
+  /** Server-to-server port (STARTTLS). */
+  get s2sPort(): number {
+    return this.server.ports.s2s!;
+  }
+
+  /** Server-to-server port with direct TLS (XEP-0368). */
+  get s2sDirectTlsPort(): number {
+    return this.server.ports.s2s_direct_tls!;
+  }
+
   /** ws:// URL of the WebSocket endpoint on the plain HTTP listener (loopback: trusted as encrypted). */
   get websocketUrl(): string {
     return `ws://127.0.0.1:${this.server.ports.http}${this.server.config.http.websocket_path}`;
@@ -73,6 +86,16 @@ export class TestServer {
   /** wss:// URL of the WebSocket endpoint on the HTTPS listener. */
   get secureWebsocketUrl(): string {
     return `wss://127.0.0.1:${this.server.ports.https}${this.server.config.http.websocket_path}`;
+  }
+
+  /**
+   * The sandbox push backend's inbox, in-process: `await server.sandboxInbox.next()` is the next
+   * push a device registered with register-push-sandbox received (docs/push.md).
+   */
+  get sandboxInbox(): SandboxInbox {
+    const inbox = this.server.service('sandboxInbox');
+    if (!inbox) throw new Error('the sandbox push backend is off (modules.appserver.sandbox.enabled) or the appserver module is not loaded');
+    return inbox;
   }
 
   buildConfig(): HeraldConfig {
@@ -144,6 +167,28 @@ export class TestServer {
     await this.server.stop();
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Lets test servers federate on loopback: each gets a static route (s2s.host_map, set at runtime,
+ * since ports are known only once started) to every other one's domain and component domains.
+ * Call it again after a restart (the ports change).
+ */
+export function federate(...servers: TestServer[]): void {
+  for (const server of servers) {
+    for (const other of servers) {
+      if (other === server) continue;
+      const target = `127.0.0.1:${other.s2sPort}`;
+      for (const domain of [other.domain, ...other.server.components.keys()]) server.server.s2s.setRoute(domain, target);
+    }
+  }
+}
+
+/** Starts servers with these options (give each its own `domain`) and makes them federate. */
+export async function startFederation(t: TestContextLike | undefined, ...options: TestServerOptions[]): Promise<TestServer[]> {
+  const servers = await Promise.all(options.map((opts) => (t ? startServer(t, opts) : startServer(opts))));
+  federate(...servers);
+  return servers;
 }
 
 /** Starts a server; with a node:test context, it stops after the test. */

@@ -12,6 +12,7 @@ export const listenSchema = z
     c2s: port().default(5222).describe('Client connections with STARTTLS (0 disables)'),
     c2s_direct_tls: port().default(5223).describe('Client connections with direct TLS, XEP-0368 (0 disables)'),
     s2s: port().default(5269).describe('Server-to-server connections (federation)'),
+    s2s_direct_tls: port().default(0).describe('Server-to-server connections with direct TLS, XEP-0368 (0 disables); announce it with an _xmpps-server._tcp SRV record'),
     component: port().default(5347).describe('External components, XEP-0114'),
     http: port().default(5280).describe('Plain HTTP: WebSocket, host-meta, push inbox, upload'),
     http_interfaces: z.array(z.string()).default(['localhost']).describe('Addresses for the plain HTTP listener'),
@@ -66,6 +67,29 @@ export const c2sSchema = z
   })
   .strict();
 
+export const s2sSchema = z
+  .object({
+    require_encryption: z.boolean().default(true).describe('Require TLS (STARTTLS or direct TLS) on server-to-server streams, both ways'),
+    require_valid_certificates: z
+      .boolean()
+      .default(false)
+      .describe('Federate only with servers whose certificate is valid for their domain (SASL EXTERNAL); false also allows Server Dialback over TLS with any certificate'),
+    ca_file: z
+      .string()
+      .optional()
+      .meta({ description: "PEM file of CA certificates trusted for peers' certificates, in addition to the usual public CAs", example: '/etc/herald/federation-ca.pem' }),
+    host_map: z
+      .record(z.string(), z.string())
+      .default({})
+      .meta({ description: 'Static routes, domain → "host:port", used instead of DNS (also for dialback connect-back)', example: { 'chat.example.net': '192.0.2.10:5269' } }),
+    dns_servers: z.array(z.string()).default([]).describe("DNS servers ('ip' or 'ip:port') for the SRV and address lookups; empty: the system's"),
+    connect_timeout: duration().prefault('30s').describe('Time to connect to and authenticate with another server before waiting stanzas bounce with remote-server-timeout'),
+    idle_timeout: duration().prefault('5 minutes').describe('Close server-to-server connections that carried no stanza for this long'),
+    keepalive_interval: duration().prefault('60s').describe('Send a whitespace keepalive after this much silence on a server-to-server connection'),
+    max_queue: z.number().int().min(1).max(100_000).default(1000).describe('Stanzas held per remote domain while its connection is being set up; more bounce with resource-constraint'),
+  })
+  .strict();
+
 export const limitsSchema = z
   .object({
     max_stanza_size: bytes().prefault('256 KiB').describe('Largest stanza accepted, in bytes'),
@@ -91,6 +115,7 @@ export const configSchema = z
     tls: tlsSchema.default({}).describe('The certificate for c2s and s2s TLS'),
     c2s: c2sSchema.default(c2sSchema.parse({})).describe('Client connections'),
     http: httpSchema.default(httpSchema.parse({})).describe('HTTP listeners: WebSocket, host-meta'),
+    s2s: s2sSchema.default(s2sSchema.parse({})).describe('Federation with other XMPP servers (server-to-server)'),
     limits: limitsSchema.default(limitsSchema.parse({})).describe('Abuse limits: stanza sizes, connections and logins per IP, read rates'),
     modules: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).default({}).describe('Per-module settings, by module name'),
     modules_disabled: z.array(z.string()).default([]).describe('Built-in modules not to load'),

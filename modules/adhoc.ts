@@ -38,6 +38,8 @@ export interface AdhocCommand {
   name: string;
   /** Who may list and run it (default: anyone). */
   allowed?(from: Jid): MaybePromise<boolean>;
+  /** false: runs, but is left out of the command list (the app server's unconfigured backends). */
+  listed?: boolean;
   run(request: AdhocRequest): MaybePromise<AdhocResponse>;
 }
 
@@ -71,7 +73,7 @@ export default defineModule({
     const listFor = async (commands: Map<string, AdhocCommand>, jid: string, from: Jid): Promise<XmlElement> => {
       const query = x('query', { xmlns: NS.DISCO_ITEMS, node: NS_COMMANDS });
       for (const command of commands.values()) {
-        if (command.allowed && !(await command.allowed(from))) continue;
+        if (command.listed === false || (command.allowed && !(await command.allowed(from)))) continue;
         query.append(x('item', { jid, node: command.node, name: command.name }));
       }
       return query;

@@ -133,6 +133,7 @@ export default defineModule({
         if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
         const query = x('query', { xmlns: NS.DISCO_INFO }, x('identity', { category: 'account', type: 'registered' }));
         for (const feature of m.disco.accountFeatures()) query.append(x('feature', { var: feature }));
+        for (const form of await m.disco.accountExtensions(username, from)) query.append(form);
         return query;
       },
       { scope: 'account' },

@@ -15,6 +15,9 @@ import version from './version.js';
 import time from './time.js';
 import last from './last.js';
 import offline from './offline.js';
+import push from './push/index.js';
+import pubsub from './pubsub/index.js';
+import appserver from './appserver/index.js';
 
 export const builtinModules: ModuleDefinition<unknown>[] = [
   disco,
@@ -32,4 +35,7 @@ export const builtinModules: ModuleDefinition<unknown>[] = [
   time,
   last,
   offline,
+  push,
+  pubsub,
+  appserver,
 ];

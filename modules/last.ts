@@ -14,6 +14,8 @@ interface LastLogout {
   status?: string;
 }
 
+const FLUSH_INTERVAL_MS = 5_000;
+
 export default defineModule({
   name: 'last',
   xeps: [{ xep: 12, version: '2.0', status: 'complete' }],
@@ -22,6 +24,17 @@ export default defineModule({
   setup(m) {
     const roster = m.service('roster');
     const logouts = m.store.keyval<LastLogout>('logouts');
+    // Logouts are written behind, a batch every few seconds and at shutdown: one SQLite commit per
+    // logout was the largest single cost of a login/logout cycle (docs/benchmarks.md).
+    const unsaved = new Map<string, LastLogout>();
+    const flush = async () => {
+      const batch = [...unsaved];
+      unsaved.clear();
+      for (const [username, logout] of batch) await logouts.set(username, logout);
+    };
+    m.every(FLUSH_INTERVAL_MS, flush);
+    m.onStop(flush);
+    const lastLogout = async (username: string) => unsaved.get(username) ?? (await logouts.get(username));
     /** The status text of the session's last unavailable presence (cleared by available presence). */
     const lastStatus = m.sessionSlot<string | undefined>('status', () => undefined);
     m.feature(NS.LAST);
@@ -51,7 +64,7 @@ export default defineModule({
         // §3: "If the user has at least one connected or available resource ..., the response MUST
         // ... contain an empty <query/> element whose 'seconds' attribute is set to a value of '0'."
         if (m.sessions.resourcesOf(`${username}@${m.host}`).length > 0) return x('query', { xmlns: NS.LAST, seconds: '0' });
-        const last = await logouts.get(username);
+        const last = await lastLogout(username);
         // Never logged out since Herald kept count: nothing to tell (ejabberd answers the same way).
         if (!last) throw stanzaError.serviceUnavailable('No last activity recorded');
         const seconds = String(Math.max(0, Math.floor((Date.now() - last.at) / 1000)));
@@ -82,10 +95,11 @@ export default defineModule({
 
     // §3: "the number of seconds that have passed since the user last logged out": recorded when
     // the account's last session ends.
-    m.on('session:closed', async ({ session }) => {
+    m.on('session:closed', ({ session }) => {
       if (m.sessions.resourcesOf(session.bareJid).length > 0) return;
       const status = lastStatus.get(session);
-      await logouts.set(session.username, status !== undefined && status !== '' ? { at: Date.now(), status } : { at: Date.now() });
+      unsaved.set(session.username, status !== undefined && status !== '' ? { at: Date.now(), status } : { at: Date.now() });
     });
+    m.on('user:deleted', ({ username }) => void unsaved.delete(username));
   },
 });

@@ -41,6 +41,7 @@ export default defineModule({
       }
       await messages.append(username, stamped(stanza, m.host).toString(), { with: stanza.attrs.from });
       m.log.debug({ user: username }, 'message stored offline');
+      void m.fire('message:stored-offline', { stanza, username }); // a notification: nothing waits for push
       return STOP; // stored: no error for the sender
     });
 

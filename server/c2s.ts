@@ -9,7 +9,7 @@
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { randomId } from './random.js';
 import type { HeraldServer } from './server.js';
 import { XmlStreamParser, type StreamHeader, type XmlFaultCondition } from './xml/parser.js';
 import { XmlElement, x } from './xml/element.js';
@@ -69,6 +69,8 @@ export async function listenOn(make: () => NetServer, interfaces: string[], port
 }
 
 type Phase = 'header' | 'open' | 'closing' | 'closed';
+/** Connection ids in logs: a counter is enough to tell connections apart. */
+let connectionCounter = 0;
 const MAX_PENDING_ELEMENTS = 64;
 const CLOSE_GRACE_MS = 5_000;
 const BIND_RESOURCE_BYTES = 6;
@@ -117,7 +119,7 @@ export class C2sStream implements SessionOutput {
     this.remoteAddress = transport.remoteAddress;
     this.host = server.domain;
     this.framed = transport.kind === 'websocket';
-    this.log = server.log.child({ conn: randomBytes(4).toString('hex'), ip: this.remoteAddress });
+    this.log = server.log.child({ conn: (++connectionCounter).toString(36), ip: this.remoteAddress });
     const limits = server.config.limits;
     this.parser = new XmlStreamParser(
       {
@@ -230,7 +232,7 @@ export class C2sStream implements SessionOutput {
     if (requested && requested.local === '' && requested.resource === '' && this.server.hosts.has(requested.domain)) {
       this.host = requested.domain;
     }
-    this.streamId = randomBytes(12).toString('base64url');
+    this.streamId = randomId(12);
     this.sendHeader(header);
     this.phase = 'open';
     if (!this.framed) {
@@ -263,7 +265,7 @@ export class C2sStream implements SessionOutput {
     this.headerSent = true;
     const fromClient = header?.attrs.from !== undefined ? tryParseJid(header.attrs.from) : null;
     this.transport.openStream({
-      id: this.streamId || randomBytes(12).toString('base64url'),
+      id: this.streamId || randomId(12),
       from: this.host,
       ...(fromClient && { to: fromClient.toString() }),
     });
@@ -511,7 +513,7 @@ export class C2sStream implements SessionOutput {
     const requested = payload.getChildText('resource');
     let resource: string;
     try {
-      resource = requested !== undefined && requested.trim() !== '' ? normalizeResourcepart(requested) : randomBytes(BIND_RESOURCE_BYTES).toString('base64url');
+      resource = requested !== undefined && requested.trim() !== '' ? normalizeResourcepart(requested) : randomId(BIND_RESOURCE_BYTES);
     } catch {
       this.writeElement(errorReply(iq, stanzaError.badRequest('Invalid resource')));
       return;

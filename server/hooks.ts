@@ -67,6 +67,8 @@ export interface Hooks {
   'message:delivered': { stanza: XmlElement; to: Jid; sessions: Session[] };
   /** A message for an account with no resource to take it. STOP = stored (offline); else it bounces. */
   'message:offline': { stanza: XmlElement; username: string; to: Jid };
+  /** A notification: the offline module stored this message for the account (push notifies devices from here). */
+  'message:stored-offline': { stanza: XmlElement; username: string };
 
   'session:bound': { session: Session };
   /**

@@ -12,7 +12,7 @@
 import type { z } from 'zod';
 import type { Jid } from './jid.js';
 import type { XmlElement } from './xml/element.js';
-import type { HookHandler, HookName } from './hooks.js';
+import type { HookHandler, HookName, MaybePromise } from './hooks.js';
 import type { IqHandler, IqScope, IqType } from './iq.js';
 import type { Session } from './session.js';
 import type { Logger } from './log.js';
@@ -122,7 +122,12 @@ export interface DiscoView {
   hostItems(): { jid: string; name?: string; node?: string }[];
   /** Extended info forms (XEP-0128) for the host. */
   hostExtensions(): XmlElement[];
+  /** Extended info forms (XEP-0128) for an account's bare JID, as `from` may see them. */
+  accountExtensions(username: string, from: Jid): Promise<XmlElement[]>;
 }
+
+/** Builds an account's XEP-0128 form for a requester; undefined leaves it out (e.g. not the owner). */
+export type AccountDiscoExtension = (username: string, from: Jid) => MaybePromise<XmlElement | undefined>;
 
 export interface ServerInfo {
   readonly name: string;
@@ -147,6 +152,8 @@ export interface ModuleContext<C = unknown> {
   identity(category: string, type: string, name?: string): void;
   discoItem(jid: string, name?: string, node?: string): void;
   discoExtension(form: XmlElement): void;
+  /** A XEP-0128 form in the disco#info of accounts' bare JIDs, built per account and requester. */
+  accountDiscoExtension(build: AccountDiscoExtension): void;
   readonly disco: DiscoView;
 
   readonly iq: {

@@ -280,7 +280,12 @@ export class Router {
 
   private iqToBare(e: RouteEvent): MaybePromise<HookResult> {
     const { stanza, from, to } = e;
-    if (!isRequest(stanza)) return STOP; // results and errors to a bare JID have nowhere to go
+    // Results and errors to a bare JID: answers to an IQ the server sent on the account's behalf
+    // (sendIq), else nowhere to go.
+    if (!isRequest(stanza)) {
+      this.resolvePending(stanza);
+      return STOP;
+    }
     const own = from.local === to.local && from.domain === to.domain;
     // RFC 6120 §10.3.3: no 'to' = handled for the sender's account; what the account does not
     // handle falls through to the server (ping, version, ...).

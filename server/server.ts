@@ -11,6 +11,7 @@ import { IqRegistry, type IqScope, type IqType } from './iq.js';
 import { parseJid, normalizeLocalpart, type Jid } from './jid.js';
 import type { Logger } from './log.js';
 import type {
+  AccountDiscoExtension,
   AccountService,
   DiscoView,
   ModuleContext,
@@ -37,6 +38,7 @@ import { IpLimiter } from './limits.js';
 import { listenC2s, type C2sStream } from './c2s.js';
 import { HttpService } from './http.js';
 import { tlsServerEndPoint } from './sasl/channel-binding.js';
+import { S2sManager } from './s2s/manager.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -93,9 +95,11 @@ export class HeraldServer {
   }
 
   /** Actual listening ports once started (useful with port 0). */
-  readonly ports: { c2s?: number; c2s_direct_tls?: number; http?: number; https?: number } = {};
+  readonly ports: { c2s?: number; c2s_direct_tls?: number; s2s?: number; s2s_direct_tls?: number; http?: number; https?: number } = {};
   /** HTTP and HTTPS listeners: WebSocket, host-meta, module routes. */
   readonly http: HttpService;
+  /** Federation: outgoing and incoming server-to-server streams (server/s2s/). */
+  readonly s2s: S2sManager;
 
   private readonly listeners: NetServer[] = [];
   private readonly services = new Map<string, unknown>();
@@ -105,6 +109,7 @@ export class HeraldServer {
     identities: [] as { category: string; type: string; name?: string }[],
     items: [] as { jid: string; name?: string; node?: string }[],
     extensions: [] as XmlElement[],
+    accountExtensions: [] as AccountDiscoExtension[],
   };
   private readonly slotNames: string[] = [];
   private readonly slotInits: (() => unknown)[] = [];
@@ -135,6 +140,7 @@ export class HeraldServer {
     this.tlsCredentials = { cert: options.tls.certPem, key: options.tls.keyPem };
     this.secureContext = this.makeSecureContext(options.tls);
     this.http = new HttpService(this);
+    this.s2s = new S2sManager(this);
     this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts };
   }
 
@@ -171,6 +177,16 @@ export class HeraldServer {
       this.ports.c2s_direct_tls = portOf(servers[0]);
       this.listeners.push(...servers);
     }
+    if (listen.s2s !== 0 || ephemeral) {
+      const servers = await this.s2s.listen(ephemeral ? 0 : listen.s2s, false);
+      this.ports.s2s = portOf(servers[0]);
+      this.listeners.push(...servers);
+    }
+    if (listen.s2s_direct_tls !== 0 || ephemeral) {
+      const servers = await this.s2s.listen(ephemeral ? 0 : listen.s2s_direct_tls, true);
+      this.ports.s2s_direct_tls = portOf(servers[0]);
+      this.listeners.push(...servers);
+    }
     this.listeners.push(...(await this.http.listen(ephemeral)));
     Object.assign(this.ports, this.http.ports);
     await this.hooks.run('server:started', {});
@@ -189,7 +205,7 @@ export class HeraldServer {
     await this.hooks.run('server:stopping', {});
     for (const listener of this.listeners) listener.close();
     const closing = [...this.streams].map((stream) => stream.shutdown(new StreamError('system-shutdown', 'Server is shutting down')));
-    await Promise.allSettled(closing);
+    await Promise.allSettled([...closing, this.s2s.stop()]);
     // Hibernated sessions end now: what they queued goes to offline storage before storage closes.
     for (const session of [...this.sessions.all()]) if (session.state !== 'closed') this.endSession(session, 'server shutdown');
     await new Promise((resolve) => setImmediate(resolve));
@@ -392,6 +408,11 @@ export class HeraldServer {
 
   // ---- modules ----
 
+  /** A service a loaded module provides (for embedders and the testing API); undefined when none does. */
+  service<K extends keyof Services>(name: K): Services[K] | undefined {
+    return this.services.get(name) as Services[K] | undefined;
+  }
+
   private async loadModules(): Promise<void> {
     const disabled = new Set(this.config.modules_disabled);
     const byName = new Map(this.options.modules.map((m) => [m.name, m]));
@@ -437,6 +458,10 @@ export class HeraldServer {
       hostIdentities: () => [...this.discoRegistry.identities],
       hostItems: () => [...this.discoRegistry.items],
       hostExtensions: () => [...this.discoRegistry.extensions],
+      accountExtensions: async (username, from) => {
+        const forms = await Promise.all(this.discoRegistry.accountExtensions.map((build) => build(username, from)));
+        return forms.filter((form): form is XmlElement => form !== undefined);
+      },
     };
     const accounts: AccountService = {
       exists: (username) => this.store.accounts.exists(this.domain, username),
@@ -458,6 +483,7 @@ export class HeraldServer {
       identity: (category, type, name) => void this.discoRegistry.identities.push(name === undefined ? { category, type } : { category, type, name }),
       discoItem: (jid, name, node) => void this.discoRegistry.items.push({ jid, ...(name !== undefined && { name }), ...(node !== undefined && { node }) }),
       discoExtension: (form) => void this.discoRegistry.extensions.push(form),
+      accountDiscoExtension: (build) => void this.discoRegistry.accountExtensions.push(build),
       disco,
       iq: { get: registerIq('get'), set: registerIq('set') },
       preAuthIq: (type, ns, name, handler) => void this.preAuthIq.set(`${type} ${name} ${ns}`, handler),

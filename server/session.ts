@@ -2,7 +2,7 @@
 // which with stream management (XEP-0198) can outlast the TCP connection that bound it: the
 // connection is behind `SessionOutput`, the session itself only knows how to hand stanzas on.
 
-import { randomBytes } from 'node:crypto';
+import { randomId } from './random.js';
 import type { Jid } from './jid.js';
 import type { XmlElement } from './xml/element.js';
 import type { StreamError } from './errors.js';
@@ -37,7 +37,7 @@ export interface SessionHost {
 export type SessionState = 'live' | 'hibernated' | 'closed';
 
 export class Session {
-  readonly id = randomBytes(6).toString('base64url');
+  readonly id = randomId(6);
   readonly username: string;
   readonly resource: string;
   readonly host: string;

@@ -14,7 +14,7 @@
 //     │                          │
 //     └──</stream>, error──▶ closed ◀──timeout, queue full, replaced
 
-import { randomBytes } from 'node:crypto';
+import { randomId } from './random.js';
 import { UnackedQueue } from './sm-counters.js';
 import type { Session } from './session.js';
 import type { XmlElement } from './xml/element.js';
@@ -51,7 +51,7 @@ export class SmState {
   hibernatedAt = 0;
 
   constructor(resumable: boolean, resumeWindow: number) {
-    this.id = resumable ? randomBytes(18).toString('base64url') : undefined;
+    this.id = resumable ? randomId(18) : undefined;
     this.resumeWindow = resumeWindow;
   }
 

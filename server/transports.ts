@@ -73,7 +73,6 @@ export class SocketTransport implements StreamTransport {
     this.canStartTls = !directTls;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
   }
 
   get secure(): boolean {
@@ -100,8 +99,8 @@ export class SocketTransport implements StreamTransport {
       reason = `socket error: ${err.message}`;
     });
     socket.on('end', () => {
-      // The peer half-closed: nothing more will come.
-      if (!socket.destroyed) socket.end();
+      // The peer half-closed: nothing more will come. (end() twice throws: check first.)
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
     });
     socket.on('close', () => this.events?.closed(reason));
   }

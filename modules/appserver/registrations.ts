@@ -86,6 +86,11 @@ export class Registrations {
     this.removed(registration);
   }
 
+  /** Deletes a push node that has no registration (left over by an interrupted removal). */
+  async removeOrphanNode(node: string): Promise<void> {
+    await this.pubsub.deletePushNode(node);
+  }
+
   /** Removes an owner's registrations that match; returns their nodes. */
   async removeWhere(owner: string, matches: (registration: PushRegistration) => boolean): Promise<string[]> {
     const gone: string[] = [];

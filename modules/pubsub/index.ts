@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import { defineModule, type Jid, type LocalComponent, type XmlElement } from '../../server/module-api.js';
 import { stanzaError } from '../../server/errors.js';
-import { NodeTable, hashSecret, secretMatches, type NodeRecord } from './nodes.js';
-import { NS_PUBSUB, PUBSUB_FEATURES, optionValue, parsePublish, publishResult, pubsubCondition } from './publish.js';
+import { NodeTable, hashSecret, secretMatches, type NodeKind, type NodeRecord } from './nodes.js';
+import { NS_PUBSUB, PUBSUB_FEATURES, optionValue, parsePublish, publishResult, pubsubCondition, type PublishRequest } from './publish.js';
 
 export const NS_PUSH_0 = 'urn:xmpp:push:0';
 
@@ -74,24 +74,31 @@ export default defineModule({
     for (const feature of PUBSUB_FEATURES) component.features.add(feature);
     m.discoItem(component.domain, 'Push notifications');
 
+    // How each kind of node takes a publish (general leaf nodes and PEP add their rules here).
+    const publishTo: { [K in NodeKind]: (request: PublishRequest, node: Extract<NodeRecord, { kind: K }>, from: Jid) => Promise<void> } = {
+      async push(request, node, from) {
+        // XEP-0357 §8: the secret is what keeps strangers from pushing to a device; a publish
+        // without it, or with another one, is refused before anything about the node is revealed.
+        if (!secretMatches(optionValue(request.options, 'secret'), node.secretHash)) {
+          m.log.debug({ node: request.node, publisher: from.toString() }, 'push publish with a wrong or missing secret');
+          throw stanzaError.forbidden('Wrong or missing secret in publish-options');
+        }
+        const notification = request.payload;
+        if (notification?.name !== 'notification' || notification.attrs.xmlns !== NS_PUSH_0) {
+          throw stanzaError.badRequest('A push node takes <notification xmlns="urn:xmpp:push:0"/>', { app: pubsubCondition('invalid-payload') });
+        }
+        if (!pushHandler) throw stanzaError.serviceUnavailable('No app server is running');
+        await pushHandler({ node: request.node, owner: node.owner, itemId: request.itemId, notification, publisher: from });
+      },
+    };
+
     // XEP-0060 §7.1 publish; XEP-0357 §5: the user's server publishes the notification with the
     // node's secret in publish-options.
     component.iq('set', NS_PUBSUB, 'pubsub', async ({ payload, from }) => {
       const request = parsePublish(payload);
       const node = await nodes.get(request.node);
       if (!node) throw stanzaError.itemNotFound('No such node');
-      // XEP-0357 §8: the secret is what keeps strangers from pushing to a device; a publish without
-      // it, or with another one, is refused before anything about the node is revealed.
-      if (!secretMatches(optionValue(request.options, 'secret'), node.secretHash)) {
-        m.log.debug({ node: request.node, publisher: from.toString() }, 'push publish with a wrong or missing secret');
-        throw stanzaError.forbidden('Wrong or missing secret in publish-options');
-      }
-      const notification = request.payload;
-      if (notification?.name !== 'notification' || notification.attrs.xmlns !== NS_PUSH_0) {
-        throw stanzaError.badRequest('A push node takes <notification xmlns="urn:xmpp:push:0"/>', { app: pubsubCondition('invalid-payload') });
-      }
-      if (!pushHandler) throw stanzaError.serviceUnavailable('No app server is running');
-      await pushHandler({ node: request.node, owner: node.owner, itemId: request.itemId, notification, publisher: from });
+      await publishTo[node.kind](request, node, from);
       return publishResult(request.node, request.itemId);
     });
 

@@ -14,6 +14,7 @@
 // Not here: the SCRAM 'e=' server-error attribute (XMPP reports failures as <failure/> conditions).
 
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomId } from '../random.js';
 import { authzidMatches, decodeUtf8, saslFailure } from './mechanism.js';
 import type {
   ChannelBindingType, SaslContext, SaslMechanismFactory, SaslMechanismSession, SaslStep, ScramCredentials, ScramHash,
@@ -132,7 +133,7 @@ class ScramSession implements SaslMechanismSession {
     const creds = await this.ctx.getScramCredentials(username, this.hash);
     const salt = creds?.salt ?? fakeSalt(this.hash, username, this.opts.fakeSaltSecret ?? PROCESS_SECRET);
     const iterations = creds?.iterations ?? this.opts.unknownUserIterations ?? 4096;
-    const nonce = parsed.clientNonce + (this.opts.serverNonce?.() ?? randomBytes(24).toString('base64'));
+    const nonce = parsed.clientNonce + (this.opts.serverNonce?.() ?? randomId(24));
     const serverFirst = `r=${nonce},s=${salt.toString('base64')},i=${iterations}`;
     this.pending = { username, creds, nonce, cbindInput, authPrefix: `${parsed.bare},${serverFirst},` };
     this.state = 'waiting-final';

@@ -10,8 +10,20 @@
 import type { BackendDefinition } from '../backend.js';
 import { sandbox } from './sandbox.js';
 // Vendor backend imports go here (apns.ts, fcm.ts, webpush.ts, ubports.ts, wns.ts, unifiedpush.ts).
+import { apns } from './apns.js';
+import { fcm } from './fcm.js';
+import { webpush } from './webpush.js';
+import { ubuntu } from './ubports.js';
+import { wns } from './wns.js';
+import { unifiedpush } from './unifiedpush.js';
 
 export const BACKENDS: readonly BackendDefinition[] = [
   // Vendor backends go here, in this order: apns, fcm, webpush, ubuntu, wns, unifiedpush.
+  apns,
+  fcm,
+  webpush,
+  ubuntu,
+  wns,
+  unifiedpush,
   sandbox,
 ];
