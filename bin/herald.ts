@@ -24,6 +24,7 @@ import { defaultCertificateDomains, selfSignedPaths } from '../server/tls/files.
 import { generateSelfSignedCertificate } from '../server/tls/selfsigned.js';
 import type { Store } from '../storage/store.js';
 import type { SandboxPush } from '../modules/appserver/backends/sandbox.js';
+import { componentDomain, hostPort, startAppServer, type AppServer } from './appserver.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -260,7 +261,7 @@ function listenerKeyFor(config: HeraldConfig, port: number | undefined): Listene
 }
 
 /** SIGTERM/SIGINT: system-shutdown to every stream, storage flushed, exit 0. A second signal exits at once. */
-function stopOnSignals(server: HeraldServer, log: Logger): void {
+function stopOnSignals(server: Pick<HeraldServer, 'stop'>, log: Logger): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -488,7 +489,9 @@ async function checkPorts(config: HeraldConfig, report: Report): Promise<void> {
       continue;
     }
     byPort.set(port, key);
-    const interfaces = key === 'http' ? config.listen.http_interfaces : config.listen.interfaces;
+    // The component listener only runs for configured components, on its own interfaces.
+    if (key === 'component' && Object.keys(config.components).length === 0) continue;
+    const interfaces = key === 'http' ? config.listen.http_interfaces : key === 'component' ? config.listen.component_interfaces : config.listen.interfaces;
     const problem = await firstBindProblem(port, interfaces);
     if (problem) report.add('FAIL', `port ${port} (listen.${key}): ${problem}`);
     else free.push(`${port} (${key})`);
@@ -617,6 +620,51 @@ function localHttpHost(interfaces: string[]): string {
   return isIP(first) === 6 ? `[${first}]` : first;
 }
 
+// ---- herald appserver ----
+
+interface AppServerCliOptions extends ConfigOption {
+  component: string;
+  domain: string;
+  secret?: string;
+  secretFile?: string;
+  dataDir?: string;
+  http?: string;
+}
+
+/**
+ * The app server as an XEP-0114 component of another XMPP server (bin/appserver.ts): in the
+ * foreground, reconnecting when the connection drops, stopped by SIGTERM/SIGINT like `start`.
+ */
+async function appserver(options: AppServerCliOptions): Promise<void> {
+  const loaded = options.config !== undefined ? loadConfig(options.config) : undefined;
+  let domain: string;
+  try {
+    domain = componentDomain(options.domain);
+    hostPort(options.component);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const secret = options.secret ?? (options.secretFile !== undefined ? readText(options.secretFile).split('\n')[0]!.trim() : undefined);
+  if (secret === undefined || secret === '') {
+    throw new CliError(`give the component's shared secret with --secret or --secret-file (the one configured for ${domain} on the other server)`);
+  }
+  let httpPort: number | undefined;
+  if (options.http !== undefined) {
+    httpPort = Number(options.http);
+    if (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535) throw new CliError(`--http ${options.http}: a port (0 for none)`);
+  }
+  const config = loaded?.config;
+  const log = createLogger(config?.log_level ?? 'info');
+  let app: AppServer;
+  try {
+    app = await startAppServer({ component: options.component, domain, secret, config, dataDir: options.dataDir !== undefined ? resolve(options.dataDir) : undefined, httpPort, log });
+  } catch (err) {
+    if (loaded) throw startupError(err, loaded);
+    throw new CliError(`cannot start: ${(err as Error).message}`);
+  }
+  stopOnSignals(app, log);
+}
+
 // ---- commands ----
 
 function program(): Command {
@@ -632,6 +680,8 @@ Examples:
   echo "$PASS" | herald adduser you@localhost --password-stdin --config /etc/herald/herald.yml
   herald check                                  config, certificate, ports, DNS
   herald push inbox                             what the sandbox push backend received
+  herald appserver --component 127.0.0.1:5347 --domain push.example.org --secret-file secret.txt
+                                                the app server alone, as a component of Prosody & co.
 
 Docs: README.md, docs/config.md (every config key).`);
   const configOption = ['-c, --config <file>', `config file (default: ./${DEFAULT_CONFIG})`] as const;
@@ -671,6 +721,16 @@ Docs: README.md, docs/config.md (every config key).`);
     .description('check the config, the certificate, that the ports are free, and DNS (exit 1 when something is wrong)')
     .option(...configOption)
     .action((options: ConfigOption) => check(options));
+  cli.command('appserver')
+    .description('run only the push app server, as an XEP-0114 component of another XMPP server (Prosody, ejabberd, ...; docs/components.md)')
+    .requiredOption('--component <host:port>', "the other server's component port, e.g. 127.0.0.1:5347")
+    .requiredOption('--domain <domain>', 'the component domain configured there, e.g. push.example.org')
+    .option('--secret <secret>', 'the shared secret configured there for that domain')
+    .option('--secret-file <file>', 'read the secret from the first line of this file instead (keeps it out of `ps`)')
+    .option('--data-dir <dir>', 'where appserver.sqlite is kept (default: data_dir of --config, else ./data)')
+    .option('--http <port>', 'serve the sandbox inbox (GET /push/inbox) on this port (default: listen.http of --config, else none)')
+    .option('-c, --config <file>', 'a config file for the backends (modules.appserver), limits, log_level, data_dir and listen.http; none by default')
+    .action((options: AppServerCliOptions) => appserver(options));
   const push = cli.command('push').description('push notifications (docs/push.md)');
   push.command('inbox')
     .description('print what the sandbox push backend received, for one node or all (asks the running server on listen.http)')

@@ -78,6 +78,11 @@ export class TestServer {
     return this.server.ports.s2s_direct_tls!;
   }
 
+  /** External component port (XEP-0114); set when the config has `components`. */
+  get componentPort(): number {
+    return this.server.ports.component!;
+  }
+
   /** ws:// URL of the WebSocket endpoint on the plain HTTP listener (loopback: trusted as encrypted). */
   get websocketUrl(): string {
     return `ws://127.0.0.1:${this.server.ports.http}${this.server.config.http.websocket_path}`;
@@ -105,7 +110,7 @@ export class TestServer {
       domain: this.domain,
       data_dir: this.dataDir,
       log_level: this.options.logLevel ?? process.env.HERALD_TEST_LOG ?? 'silent',
-      listen: { interfaces: ['127.0.0.1'], http_interfaces: ['127.0.0.1'], ...input.listen },
+      listen: { interfaces: ['127.0.0.1'], http_interfaces: ['127.0.0.1'], component_interfaces: ['127.0.0.1'], ...input.listen },
       modules: { ...input.modules, ...this.options.modules },
     });
   }

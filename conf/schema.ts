@@ -13,7 +13,11 @@ export const listenSchema = z
     c2s_direct_tls: port().default(5223).describe('Client connections with direct TLS, XEP-0368 (0 disables)'),
     s2s: port().default(5269).describe('Server-to-server connections (federation)'),
     s2s_direct_tls: port().default(0).describe('Server-to-server connections with direct TLS, XEP-0368 (0 disables); announce it with an _xmpps-server._tcp SRV record'),
-    component: port().default(5347).describe('External components, XEP-0114'),
+    component: port().default(5347).describe('External components, XEP-0114 (listens only when `components` has entries)'),
+    component_interfaces: z
+      .array(z.string())
+      .default(['localhost'])
+      .describe("Addresses for the component listener: components are trusted programs and XEP-0114 has no TLS, so this machine only by default"),
     http: port().default(5280).describe('Plain HTTP: WebSocket, host-meta, push inbox, upload'),
     http_interfaces: z.array(z.string()).default(['localhost']).describe('Addresses for the plain HTTP listener'),
     https: port().default(5281).describe('HTTPS: the same services over TLS'),
@@ -79,7 +83,7 @@ export const s2sSchema = z
       .optional()
       .meta({ description: "PEM file of CA certificates trusted for peers' certificates, in addition to the usual public CAs", example: '/etc/herald/federation-ca.pem' }),
     host_map: z
-      .record(z.string(), z.string())
+      .record(z.string(), z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+)(:\d{1,5})?$/, "expected 'host:port', '[IPv6]:port' or 'host'"))
       .default({})
       .meta({ description: 'Static routes, domain → "host:port", used instead of DNS (also for dialback connect-back)', example: { 'chat.example.net': '192.0.2.10:5269' } }),
     dns_servers: z.array(z.string()).default([]).describe("DNS servers ('ip' or 'ip:port') for the SRV and address lookups; empty: the system's"),
@@ -87,6 +91,12 @@ export const s2sSchema = z
     idle_timeout: duration().prefault('5 minutes').describe('Close server-to-server connections that carried no stanza for this long'),
     keepalive_interval: duration().prefault('60s').describe('Send a whitespace keepalive after this much silence on a server-to-server connection'),
     max_queue: z.number().int().min(1).max(100_000).default(1000).describe('Stanzas held per remote domain while its connection is being set up; more bounce with resource-constraint'),
+  })
+  .strict();
+
+export const componentSchema = z
+  .object({
+    secret: z.string().min(1).meta({ description: 'The shared secret the component proves in its handshake (XEP-0114)', example: 'a long random string' }),
   })
   .strict();
 
@@ -116,6 +126,13 @@ export const configSchema = z
     c2s: c2sSchema.default(c2sSchema.parse({})).describe('Client connections'),
     http: httpSchema.default(httpSchema.parse({})).describe('HTTP listeners: WebSocket, host-meta'),
     s2s: s2sSchema.default(s2sSchema.parse({})).describe('Federation with other XMPP servers (server-to-server)'),
+    components: z
+      .record(z.string(), componentSchema)
+      .default({})
+      .meta({
+        description: 'External components (XEP-0114) by domain: gateways, bots, `herald appserver`; they connect to listen.component',
+        example: { 'gateway.example.org': { secret: 'a long random string' } },
+      }),
     limits: limitsSchema.default(limitsSchema.parse({})).describe('Abuse limits: stanza sizes, connections and logins per IP, read rates'),
     modules: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).default({}).describe('Per-module settings, by module name'),
     modules_disabled: z.array(z.string()).default([]).describe('Built-in modules not to load'),

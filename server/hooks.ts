@@ -57,7 +57,7 @@ export interface Hooks {
   'iq/host': RouteEvent;
   'iq/bare': RouteEvent;
   'iq/full': RouteEvent;
-  /** A stanza for a domain this server does not host (federation arrives with s2s). */
+  /** A stanza for a domain this server does not host: the s2s manager (server/s2s/) sends it on; else it bounces. */
   'route/remote': RouteEvent;
 
   /**

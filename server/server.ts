@@ -39,6 +39,7 @@ import { listenC2s, type C2sStream } from './c2s.js';
 import { HttpService } from './http.js';
 import { tlsServerEndPoint } from './sasl/channel-binding.js';
 import { S2sManager } from './s2s/manager.js';
+import { ExternalComponents } from './component.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -95,11 +96,13 @@ export class HeraldServer {
   }
 
   /** Actual listening ports once started (useful with port 0). */
-  readonly ports: { c2s?: number; c2s_direct_tls?: number; s2s?: number; s2s_direct_tls?: number; http?: number; https?: number } = {};
+  readonly ports: { c2s?: number; c2s_direct_tls?: number; s2s?: number; s2s_direct_tls?: number; component?: number; http?: number; https?: number } = {};
   /** HTTP and HTTPS listeners: WebSocket, host-meta, module routes. */
   readonly http: HttpService;
   /** Federation: outgoing and incoming server-to-server streams (server/s2s/). */
   readonly s2s: S2sManager;
+  /** External components (XEP-0114, server/component.ts): `components:` in the config. */
+  readonly externalComponents: ExternalComponents;
 
   private readonly listeners: NetServer[] = [];
   private readonly services = new Map<string, unknown>();
@@ -141,6 +144,7 @@ export class HeraldServer {
     this.secureContext = this.makeSecureContext(options.tls);
     this.http = new HttpService(this);
     this.s2s = new S2sManager(this);
+    this.externalComponents = new ExternalComponents(this);
     this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts };
   }
 
@@ -164,6 +168,10 @@ export class HeraldServer {
   async start(): Promise<void> {
     if (this.started) throw new Error('already started');
     this.started = true;
+    // Before the modules, so a module's service on a component's domain is a startup error.
+    this.externalComponents.register();
+    // Like Prosody, the configured components are listed in the server's disco#items.
+    for (const domain of this.externalComponents.domains) this.discoRegistry.items.push({ jid: domain });
     await this.loadModules();
     const listen = this.config.listen;
     const ephemeral = this.options.ephemeralPorts === true;
@@ -187,6 +195,11 @@ export class HeraldServer {
       this.ports.s2s_direct_tls = portOf(servers[0]);
       this.listeners.push(...servers);
     }
+    if (this.externalComponents.domains.length > 0 && (listen.component !== 0 || ephemeral)) {
+      const servers = await this.externalComponents.listen(ephemeral ? 0 : listen.component);
+      this.ports.component = portOf(servers[0]);
+      this.listeners.push(...servers);
+    }
     this.listeners.push(...(await this.http.listen(ephemeral)));
     Object.assign(this.ports, this.http.ports);
     await this.hooks.run('server:started', {});
@@ -205,7 +218,7 @@ export class HeraldServer {
     await this.hooks.run('server:stopping', {});
     for (const listener of this.listeners) listener.close();
     const closing = [...this.streams].map((stream) => stream.shutdown(new StreamError('system-shutdown', 'Server is shutting down')));
-    await Promise.allSettled([...closing, this.s2s.stop()]);
+    await Promise.allSettled([...closing, this.s2s.stop(), this.externalComponents.stop()]);
     // Hibernated sessions end now: what they queued goes to offline storage before storage closes.
     for (const session of [...this.sessions.all()]) if (session.state !== 'closed') this.endSession(session, 'server shutdown');
     await new Promise((resolve) => setImmediate(resolve));

@@ -127,7 +127,7 @@ export class SocketTransport implements StreamTransport {
     this.socket.end();
   }
 
-  private write(data: string): boolean {
+  protected write(data: string): boolean {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return false;
     if (!this.corked) {

@@ -3,8 +3,9 @@
 // the embedded push service (modules/pubsub), and what is published there goes to the device's
 // vendor through a backend (backends/, delivery.ts). The app server's JID is the server's own
 // domain unless `jid` names another; its disco identity is app-server/<name>.
-// Left out: registrations by remote users arrive with federation (the commands take any JID's
-// requests already, and registrations are keyed by the requester's bare JID).
+// Who may register: local accounts, and with `allow_remote` users of other servers too (over
+// federation, or the server this app server is a component of: `herald appserver` turns it on).
+// Registrations are keyed by the requester's bare JID either way.
 import { z } from 'zod';
 import { defineModule, duration, type Jid, type LocalComponent, type ModuleContext, type Services } from '../../server/module-api.js';
 import type { BackendName, PushBackend } from './backend.js';
@@ -25,6 +26,7 @@ const appserverConfig = z
       .optional()
       .meta({ description: "The app server's JID (where the register-push-* commands are): a label (→ <label>.<domain>) or a domain; absent: the server's own domain", example: 'appserver.example.org' }),
     name: z.string().regex(/^[a-z0-9._-]+$/i, 'letters, digits, dot, dash, underscore').default('herald').describe("Type of the app server's disco identity: app-server/<name>"),
+    allow_remote: z.boolean().default(false).describe('Let users of other servers register devices (over federation; `herald appserver` component mode always does)'),
     max_devices: z.number().int().min(1).max(1000).default(20).describe('Devices one account may register; registering another one beyond that is refused'),
     retry_attempts: z.number().int().min(1).max(10).default(3).describe('Delivery attempts when a vendor says "try later" (429, 5xx, network), before the publish gets a wait error'),
     retry_delay: duration().prefault('1s').describe('Wait before the first retry, doubled for each further one (longer when the vendor asks for it)'),
@@ -55,7 +57,7 @@ export default defineModule({
       backends,
       pushServiceJid: pubsub.jid,
       maxDevices: m.config.max_devices,
-      allowed: (from: Jid) => from.local !== '' && m.server.hosts.has(from.domain),
+      allowed: (from: Jid) => from.local !== '' && (m.config.allow_remote || m.server.hosts.has(from.domain)),
       log: m.log,
     });
     const delivery = createDelivery({

@@ -21,6 +21,8 @@ import { NS_DIALBACK, dbResult, dbVerify, dialbackFeature } from './dialback.js'
 
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
+/** Each verification makes us connect somewhere: one stream may not keep more than this many going. */
+const MAX_VERIFYING = 16;
 
 export class S2sIncoming extends S2sStream {
   /** The domain the peer names in its stream header. */
@@ -218,6 +220,7 @@ export class S2sIncoming extends S2sStream {
       return reply({ type: 'valid' });
     }
     if (this.verifying.has(from)) return;
+    if (this.verifying.size >= MAX_VERIFYING) return reply({ error: 'policy-violation' });
     this.verifying.add(from);
     const streamId = this.streamId;
     void this.manager.verifyDialbackKey(to, from, streamId, el.text().trim()).then((verdict) => {
