@@ -367,6 +367,11 @@ function authenticationSummary(herald: LoggedHerald, prosody: Prosody, mode: Aut
     const expected = !external ? ['dialback'] : piggyBacked ? ['dialback', 'EXTERNAL'] : ['EXTERNAL'];
     if (!expected.includes(entry.mechanism)) problems.push(`Prosody ${entry.direction} ${entry.remote}: ${entry.mechanism}, expected ${expected.join(' or ')}`);
   }
+  // Prosody's own lines for SASL EXTERNAL (mod_saslauth), as a cross-check of the plugin's.
+  const log = prosody.log();
+  for (const line of [`Accepting SASL EXTERNAL identity from ${HERALD}`, `SASL EXTERNAL with ${HERALD} succeeded`]) {
+    if (log.includes(line) !== external) problems.push(`Prosody's log ${external ? 'lacks' : 'has'} "${line}"`);
+  }
   const connections = herald.server.s2s.connections().filter((c) => c.remote === PROSODY);
   for (const direction of ['in', 'out'] as const) {
     const streams = connections.filter((c) => c.direction === direction);
