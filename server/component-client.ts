@@ -125,7 +125,9 @@ export class ComponentClient {
         this.link = undefined;
         if (error !== undefined) this.lastError = error;
         if (wasOpen) {
-          log.warn({ domain: options.domain, reason }, 'component connection lost');
+          // An orderly stop() is not a loss worth a warning.
+          if (this.stopped) log.info({ domain: options.domain, reason }, 'component connection closed');
+          else log.warn({ domain: options.domain, reason }, 'component connection lost');
           this.handlers.disconnected?.(reason);
         }
         this.scheduleReconnect(reason);

@@ -117,10 +117,15 @@ export class Prosody {
     child.on('exit', (code, signal) => {
       this.exited = { code, signal };
     });
+    child.on('error', (err) => {
+      output += `\n${err.message}`;
+      this.exited ??= { code: null, signal: null };
+    });
     killOnExit.add(child);
     try {
       await this.untilListening([this.ports.c2s, this.ports.s2s], 10_000);
     } catch (err) {
+      await this.stop();
       throw new Error(`Prosody did not start: ${(err as Error).message}\n${output}\n${this.logTail(30)}`, { cause: err });
     }
   }
@@ -252,6 +257,7 @@ modules_enabled = {
 authentication = "internal_hashed"
 storage = "internal"
 
+-- Trusted for other servers: only cafile (capath is the empty folder, not /etc/ssl/certs).
 ssl = { certificate = ${lua(join(dir, 'prosody.crt'))}; key = ${lua(join(dir, 'prosody.key'))}; cafile = ${lua(join(dir, 'trusted-ca.pem'))}; capath = ${lua(join(dir, 'certs'))} }
 s2s_require_encryption = true
 s2s_secure_auth = ${options.secureAuth ? 'true' : 'false'}
