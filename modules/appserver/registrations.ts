@@ -59,7 +59,9 @@ export class Registrations {
       throw stanzaError.notAllowed(`At most ${maxPerOwner} devices per account: unregister one first`);
     }
     const registration: PushRegistration = {
-      node: randomBytes(16).toString('base64url'),
+      // Hex, not base64url: a node id may end up on a command line (`herald push inbox NODE`),
+      // and one starting with '-' would read as an option there.
+      node: randomBytes(16).toString('hex'),
       secret: randomBytes(24).toString('base64url'),
       backend: request.backend,
       owner: request.owner,
