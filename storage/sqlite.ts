@@ -53,6 +53,11 @@ const MIGRATIONS: string[] = [
    CREATE INDEX archive_owner ON archive (host, module, store, owner, id);
    CREATE INDEX archive_stamp ON archive (host, module, store, stamp);
    CREATE INDEX archive_account ON archive (host, owner);`,
+  // 2: MAM (modules/mam): items findable by the caller's own key (the XEP-0359 stanza id clients
+  // page with), and 'with' queries that do not scan an owner's whole archive.
+  `ALTER TABLE archive ADD COLUMN item_key TEXT;
+   CREATE INDEX archive_key ON archive (host, module, store, owner, item_key) WHERE item_key IS NOT NULL;
+   CREATE INDEX archive_with ON archive (host, module, store, owner, with_jid);`,
 ];
 
 export interface SqliteOptions {
@@ -113,6 +118,53 @@ export class SqliteStore implements Store {
     return new SqliteArchive<T>(this.db, host, module, name);
   }
 
+  /**
+   * Runs `fn` as one transaction. `fn` may await (an import streams its file), so this connection
+   * must serve nothing else meanwhile: for offline tools (`herald import`, `herald export`), never
+   * inside the running server.
+   * - 'read': a consistent snapshot for reading; in WAL mode a running server keeps writing.
+   * - 'exclusive': everything `fn` writes is committed together, or nothing when it throws; the
+   *   database is held alone, and when another process has it open (a running server, or
+   *   `herald adduser` at that moment) this fails at once with a StorageError whose cause has the
+   *   code SQLITE_BUSY.
+   */
+  async transaction<T>(mode: 'read' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+    if (mode === 'exclusive') this.beginExclusive();
+    else this.db.exec('BEGIN');
+    try {
+      const result = await fn();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      if (mode === 'exclusive') this.releaseExclusive();
+    }
+  }
+
+  private beginExclusive(): void {
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    // In WAL mode, an EXCLUSIVE locking mode lock is refused while any other connection has the
+    // database open, even an idle one: exactly "is anyone else using this file?".
+    this.db.pragma('busy_timeout = 0');
+    this.db.pragma('locking_mode = EXCLUSIVE');
+    try {
+      this.db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      this.releaseExclusive();
+      throw new StorageError(`cannot hold the database alone: ${(err as Error).message}`, err);
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
+  }
+
+  /** Back to shared locking: the lock goes at the next read of the database file. */
+  private releaseExclusive(): void {
+    this.db.pragma('locking_mode = NORMAL');
+    this.db.prepare('SELECT count(*) FROM sqlite_master').get();
+  }
+
   async close(): Promise<void> {
     if (!this.db.open) return;
     this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -151,50 +203,79 @@ function decodeCredentials(json: string): Credentials {
   return out;
 }
 
+const ACCOUNT_CACHE_SIZE = 10_000;
+
 class SqliteAccounts implements AccountStore {
   private readonly insert;
   private readonly select;
-  private readonly exist;
   private readonly update;
   private readonly remove;
   private readonly removeKv;
   private readonly removeArchive;
   private readonly listAll;
   private readonly countAll;
+  private readonly dataVersion;
+  /**
+   * Accounts are read on every login and for every message to an offline user: they are cached,
+   * and the cache is dropped whenever another connection (the CLI's adduser/passwd/deluser in its
+   * own process) has committed to the database — SQLite's PRAGMA data_version tells.
+   */
+  private readonly cache = new Map<string, AccountRecord | null>();
+  private seenVersion = -1;
 
   constructor(private readonly db: Database.Database) {
     this.insert = db.prepare('INSERT OR IGNORE INTO accounts (host, username, credentials, created_at) VALUES (?, ?, ?, ?)');
     this.select = db.prepare('SELECT username, credentials, created_at FROM accounts WHERE host = ? AND username = ?');
-    this.exist = db.prepare('SELECT 1 FROM accounts WHERE host = ? AND username = ?').pluck();
     this.update = db.prepare('UPDATE accounts SET credentials = ? WHERE host = ? AND username = ?');
     this.remove = db.prepare('DELETE FROM accounts WHERE host = ? AND username = ?');
     this.removeKv = db.prepare('DELETE FROM kv WHERE host = ? AND owner = ?');
     this.removeArchive = db.prepare('DELETE FROM archive WHERE host = ? AND owner = ?');
     this.listAll = db.prepare('SELECT username FROM accounts WHERE host = ? ORDER BY username').pluck();
     this.countAll = db.prepare('SELECT count(*) FROM accounts WHERE host = ?').pluck();
+    this.dataVersion = db.prepare('PRAGMA data_version').pluck();
+  }
+
+  private cached(host: string, username: string): AccountRecord | null {
+    const version = this.dataVersion.get() as number;
+    if (version !== this.seenVersion) {
+      this.cache.clear();
+      this.seenVersion = version;
+    }
+    const key = `${host}\0${username}`;
+    let record = this.cache.get(key);
+    if (record === undefined) {
+      const row = this.select.get(host, username) as { username: string; credentials: string; created_at: number } | undefined;
+      record = row ? { username: row.username, credentials: decodeCredentials(row.credentials), createdAt: new Date(row.created_at) } : null;
+      if (this.cache.size >= ACCOUNT_CACHE_SIZE) this.cache.clear();
+      this.cache.set(key, record);
+    }
+    return record;
+  }
+
+  private forget(host: string, username: string): void {
+    this.cache.delete(`${host}\0${username}`);
   }
 
   create(host: string, username: string, credentials: Credentials): Promise<boolean> {
+    this.forget(host, username);
     return wrap('create account', () => this.insert.run(host, username, encodeCredentials(credentials), Date.now()).changes === 1);
   }
 
   get(host: string, username: string): Promise<AccountRecord | null> {
-    return wrap('get account', () => {
-      const row = this.select.get(host, username) as { username: string; credentials: string; created_at: number } | undefined;
-      if (!row) return null;
-      return { username: row.username, credentials: decodeCredentials(row.credentials), createdAt: new Date(row.created_at) };
-    });
+    return wrap('get account', () => this.cached(host, username));
   }
 
   exists(host: string, username: string): Promise<boolean> {
-    return wrap('account exists', () => this.exist.get(host, username) === 1);
+    return wrap('account exists', () => this.cached(host, username) !== null);
   }
 
   setCredentials(host: string, username: string, credentials: Credentials): Promise<boolean> {
+    this.forget(host, username);
     return wrap('set credentials', () => this.update.run(encodeCredentials(credentials), host, username).changes === 1);
   }
 
   delete(host: string, username: string): Promise<boolean> {
+    this.forget(host, username);
     return wrap('delete account', () =>
       this.db.transaction(() => {
         const gone = this.remove.run(host, username).changes === 1;
@@ -268,46 +349,82 @@ class SqliteMap<T> implements MapStore<T> {
   }
 }
 
+type ArchiveRow = { id: number; stamp: number; with_jid: string | null; item_key: string | null; value: string };
+
 class SqliteArchive<T> implements ArchiveStore<T> {
   private readonly stmts;
   private readonly scope: [string, string, string];
+  /** Statements for the query shapes seen so far (a handful: which filters are set). */
+  private readonly queries = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database, host: string, module: string, name: string) {
     this.scope = [host, module, name];
     const where = 'host = ? AND module = ? AND store = ?';
     this.stmts = {
-      append: db.prepare('INSERT INTO archive (host, module, store, owner, stamp, with_jid, value) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      append: db.prepare('INSERT INTO archive (host, module, store, owner, stamp, with_jid, item_key, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       count: db.prepare(`SELECT count(*) FROM archive WHERE ${where} AND owner = ?`).pluck(),
+      byKey: db.prepare(`SELECT id, stamp, with_jid, item_key, value FROM archive WHERE ${where} AND owner = ? AND item_key = ? LIMIT 1`),
       deleteOne: db.prepare(`DELETE FROM archive WHERE ${where} AND owner = ? AND id = ?`),
       deleteAll: db.prepare(`DELETE FROM archive WHERE ${where} AND owner = ?`),
       deleteOlder: db.prepare(`DELETE FROM archive WHERE ${where} AND stamp < ?`),
     };
   }
 
-  append(owner: string, value: T, meta: { with?: string; stamp?: number } = {}): Promise<number> {
+  append(owner: string, value: T, meta: { with?: string; stamp?: number; key?: string } = {}): Promise<number> {
     return wrap('archive append', () =>
-      Number(this.stmts.append.run(...this.scope, owner, meta.stamp ?? Date.now(), meta.with ?? null, JSON.stringify(value)).lastInsertRowid),
+      Number(this.stmts.append.run(...this.scope, owner, meta.stamp ?? Date.now(), meta.with ?? null, meta.key ?? null, JSON.stringify(value)).lastInsertRowid),
     );
   }
 
   list(owner: string, query: ArchiveQuery = {}): Promise<ArchiveItem<T>[]> {
     return wrap('archive list', () => {
-      const clauses = ['host = ?', 'module = ?', 'store = ?', 'owner = ?'];
-      const params: (string | number)[] = [...this.scope, owner];
-      if (query.after !== undefined) (clauses.push('id > ?'), params.push(query.after));
-      if (query.before !== undefined) (clauses.push('id < ?'), params.push(query.before));
-      if (query.with !== undefined) (clauses.push('with_jid = ?'), params.push(query.with));
-      if (query.start !== undefined) (clauses.push('stamp >= ?'), params.push(query.start));
-      if (query.end !== undefined) (clauses.push('stamp <= ?'), params.push(query.end));
-      let sql = `SELECT id, stamp, with_jid, value FROM archive WHERE ${clauses.join(' AND ')} ORDER BY id ${query.reverse ? 'DESC' : 'ASC'}`;
+      const { where, params } = this.filter(owner, query);
+      let sql = `SELECT id, stamp, with_jid, item_key, value FROM archive WHERE ${where} ORDER BY id ${query.reverse ? 'DESC' : 'ASC'}`;
       if (query.limit !== undefined) (sql += ' LIMIT ?'), params.push(query.limit);
-      const rows = this.db.prepare(sql).all(...params) as { id: number; stamp: number; with_jid: string | null; value: string }[];
-      return rows.map((row) => ({ id: row.id, stamp: row.stamp, with: row.with_jid ?? undefined, value: JSON.parse(row.value) as T }));
+      return (this.statement(sql).all(...params) as ArchiveRow[]).map((row) => this.item(row));
     });
   }
 
-  count(owner: string): Promise<number> {
-    return wrap('archive count', () => this.stmts.count.get(...this.scope, owner) as number);
+  count(owner: string, query?: ArchiveQuery): Promise<number> {
+    if (!query) return wrap('archive count', () => this.stmts.count.get(...this.scope, owner) as number);
+    return wrap('archive count', () => {
+      const { where, params } = this.filter(owner, query);
+      return this.statement(`SELECT count(*) FROM archive WHERE ${where}`).pluck().get(...params) as number;
+    });
+  }
+
+  findByKey(owner: string, key: string): Promise<ArchiveItem<T> | undefined> {
+    return wrap('archive find', () => {
+      const row = this.stmts.byKey.get(...this.scope, owner, key) as ArchiveRow | undefined;
+      return row && this.item(row);
+    });
+  }
+
+  private filter(owner: string, query: ArchiveQuery): { where: string; params: (string | number)[] } {
+    const clauses = ['host = ?', 'module = ?', 'store = ?', 'owner = ?'];
+    const params: (string | number)[] = [...this.scope, owner];
+    if (query.after !== undefined) (clauses.push('id > ?'), params.push(query.after));
+    if (query.before !== undefined) (clauses.push('id < ?'), params.push(query.before));
+    if (query.with !== undefined) (clauses.push('with_jid = ?'), params.push(query.with));
+    // The bare JID itself, or 'bare/<anything>': '/' sorts just before '0', so the full JIDs are one index range.
+    if (query.withBare !== undefined) (clauses.push('(with_jid = ? OR (with_jid >= ? AND with_jid < ?))'), params.push(query.withBare, `${query.withBare}/`, `${query.withBare}0`));
+    if (query.keys !== undefined) (clauses.push(`item_key IN (${query.keys.map(() => '?').join(', ') || 'NULL'})`), params.push(...query.keys));
+    if (query.start !== undefined) (clauses.push('stamp >= ?'), params.push(query.start));
+    if (query.end !== undefined) (clauses.push('stamp <= ?'), params.push(query.end));
+    return { where: clauses.join(' AND '), params };
+  }
+
+  private statement(sql: string): Database.Statement {
+    let stmt = this.queries.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (this.queries.size < 64) this.queries.set(sql, stmt); // 'keys' lists vary in length: don't keep them all
+    }
+    return stmt;
+  }
+
+  private item(row: ArchiveRow): ArchiveItem<T> {
+    return { id: row.id, stamp: row.stamp, with: row.with_jid ?? undefined, key: row.item_key ?? undefined, value: JSON.parse(row.value) as T };
   }
 
   delete(owner: string, ids: number[]): Promise<number> {

@@ -1,0 +1,41 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../storage/sqlite.js';
+import { deriveScramCredentials } from '../../server/sasl/scram.js';
+
+const creds = (password: string) => ({ sha1: deriveScramCredentials('sha1', password, undefined, 16) });
+
+describe('storage: account cache', () => {
+  test('another process writing the database (the CLI) is seen at once: created, changed, deleted', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const server = new SqliteStore({ path: join(dir, 'h.sqlite') });
+    const cli = new SqliteStore({ path: join(dir, 'h.sqlite') });
+    t.after(async () => {
+      await server.close();
+      await cli.close();
+    });
+    assert.equal(await server.accounts.exists('localhost', 'romeo'), false); // cached as missing
+    await cli.accounts.create('localhost', 'romeo', creds('one'));
+    assert.equal(await server.accounts.exists('localhost', 'romeo'), true);
+    const before = await server.accounts.get('localhost', 'romeo');
+    await cli.accounts.setCredentials('localhost', 'romeo', creds('two'));
+    const after = await server.accounts.get('localhost', 'romeo');
+    assert.notDeepEqual(after?.credentials.sha1?.storedKey, before?.credentials.sha1?.storedKey);
+    await cli.accounts.delete('localhost', 'romeo');
+    assert.equal(await server.accounts.get('localhost', 'romeo'), null);
+  });
+
+  test("the server's own writes update what it reads", async (t) => {
+    const store = new SqliteStore({ path: ':memory:' });
+    t.after(() => store.close());
+    assert.equal(await store.accounts.get('localhost', 'juliet'), null);
+    await store.accounts.create('localhost', 'juliet', creds('x'));
+    assert.ok(await store.accounts.get('localhost', 'juliet'));
+    await store.accounts.delete('localhost', 'juliet');
+    assert.equal(await store.accounts.exists('localhost', 'juliet'), false);
+  });
+});
