@@ -68,6 +68,7 @@ export interface SqliteOptions {
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   readonly accounts: AccountStore;
+  private readonly batch: WriteBatch;
 
   constructor(options: SqliteOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -81,7 +82,8 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new StorageError(`cannot open database ${options.path}: ${(err as Error).message}`, err);
     }
-    this.accounts = new SqliteAccounts(this.db);
+    this.batch = new WriteBatch(this.db);
+    this.accounts = new SqliteAccounts(this.db, this.batch);
   }
 
   get schemaVersion(): number {
@@ -102,11 +104,11 @@ export class SqliteStore implements Store {
   }
 
   map<T>(host: string, module: string, name: string): MapStore<T> {
-    return new SqliteMap<T>(this.db, host, module, name);
+    return new SqliteMap<T>(this.db, this.batch, host, module, name);
   }
 
   keyval<T>(host: string, module: string, name: string): KeyValueStore<T> {
-    const map = new SqliteMap<T>(this.db, host, module, name);
+    const map = new SqliteMap<T>(this.db, this.batch, host, module, name);
     return {
       get: (owner) => map.get(owner, ''),
       set: (owner, value) => map.set(owner, '', value),
@@ -115,7 +117,7 @@ export class SqliteStore implements Store {
   }
 
   archive<T>(host: string, module: string, name: string): ArchiveStore<T> {
-    return new SqliteArchive<T>(this.db, host, module, name);
+    return new SqliteArchive<T>(this.db, this.batch, host, module, name);
   }
 
   /**
@@ -129,6 +131,7 @@ export class SqliteStore implements Store {
    *   code SQLITE_BUSY.
    */
   async transaction<T>(mode: 'read' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+    this.batch.flush();
     if (mode === 'exclusive') this.beginExclusive();
     else this.db.exec('BEGIN');
     try {
@@ -167,6 +170,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    this.batch.flush();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
   }
@@ -177,6 +181,60 @@ function wrap<T>(what: string, fn: () => T): Promise<T> {
     return Promise.resolve(fn());
   } catch (err) {
     return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
+  }
+}
+
+/**
+ * Group commit: writes run at once (so later reads on this connection see them), inside one
+ * transaction per event-loop turn, committed when the turn's I/O is done (setImmediate); their
+ * promises resolve only after that commit. One fsync-bearing commit per turn instead of one per
+ * write: a busy server archives hundreds of messages per turn (docs/benchmarks.md).
+ * Inside a transaction someone else opened (import/export tools), writes simply join it.
+ */
+class WriteBatch {
+  private open = false;
+  private waiting: { resolve(): void; reject(err: unknown): void }[] = [];
+
+  constructor(private readonly db: Database.Database) {}
+
+  write<T>(what: string, fn: () => T): Promise<T> {
+    if (!this.db.inTransaction) {
+      try {
+        this.db.exec('BEGIN');
+      } catch (err) {
+        return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
+      }
+      this.open = true;
+      setImmediate(() => this.flush());
+    }
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
+    }
+    if (!this.open) return Promise.resolve(result);
+    return new Promise<T>((resolve, reject) => this.waiting.push({ resolve: () => resolve(result), reject }));
+  }
+
+  /** Commits what this turn wrote (also called before closing and before explicit transactions). */
+  flush(): void {
+    if (!this.open) return;
+    this.open = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } catch {
+        // nothing more to undo
+      }
+      for (const w of waiting) w.reject(new StorageError(`commit failed: ${(err as Error).message}`, err));
+      return;
+    }
+    for (const w of waiting) w.resolve();
   }
 }
 
@@ -223,7 +281,10 @@ class SqliteAccounts implements AccountStore {
   private readonly cache = new Map<string, AccountRecord | null>();
   private seenVersion = -1;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly batch: WriteBatch,
+  ) {
     this.insert = db.prepare('INSERT OR IGNORE INTO accounts (host, username, credentials, created_at) VALUES (?, ?, ?, ?)');
     this.select = db.prepare('SELECT username, credentials, created_at FROM accounts WHERE host = ? AND username = ?');
     this.update = db.prepare('UPDATE accounts SET credentials = ? WHERE host = ? AND username = ?');
@@ -258,7 +319,7 @@ class SqliteAccounts implements AccountStore {
 
   create(host: string, username: string, credentials: Credentials): Promise<boolean> {
     this.forget(host, username);
-    return wrap('create account', () => this.insert.run(host, username, encodeCredentials(credentials), Date.now()).changes === 1);
+    return this.batch.write('create account', () => this.insert.run(host, username, encodeCredentials(credentials), Date.now()).changes === 1);
   }
 
   get(host: string, username: string): Promise<AccountRecord | null> {
@@ -271,12 +332,12 @@ class SqliteAccounts implements AccountStore {
 
   setCredentials(host: string, username: string, credentials: Credentials): Promise<boolean> {
     this.forget(host, username);
-    return wrap('set credentials', () => this.update.run(encodeCredentials(credentials), host, username).changes === 1);
+    return this.batch.write('set credentials', () => this.update.run(encodeCredentials(credentials), host, username).changes === 1);
   }
 
   delete(host: string, username: string): Promise<boolean> {
     this.forget(host, username);
-    return wrap('delete account', () =>
+    return this.batch.write('delete account', () =>
       this.db.transaction(() => {
         const gone = this.remove.run(host, username).changes === 1;
         this.removeKv.run(host, username);
@@ -299,7 +360,13 @@ class SqliteMap<T> implements MapStore<T> {
   private readonly stmts;
   private readonly scope: [string, string, string];
 
-  constructor(db: Database.Database, host: string, module: string, name: string) {
+  constructor(
+    db: Database.Database,
+    private readonly batch: WriteBatch,
+    host: string,
+    module: string,
+    name: string,
+  ) {
     this.scope = [host, module, name];
     const where = 'host = ? AND module = ? AND store = ?';
     this.stmts = {
@@ -321,13 +388,13 @@ class SqliteMap<T> implements MapStore<T> {
   }
 
   set(owner: string, key: string, value: T): Promise<void> {
-    return wrap('map set', () => {
+    return this.batch.write('map set', () => {
       this.stmts.set.run(...this.scope, owner, key, JSON.stringify(value));
     });
   }
 
   delete(owner: string, key: string): Promise<boolean> {
-    return wrap('map delete', () => this.stmts.delete.run(...this.scope, owner, key).changes > 0);
+    return this.batch.write('map delete', () => this.stmts.delete.run(...this.scope, owner, key).changes > 0);
   }
 
   list(owner: string): Promise<{ key: string; value: T }[]> {
@@ -341,7 +408,7 @@ class SqliteMap<T> implements MapStore<T> {
   }
 
   deleteAll(owner: string): Promise<number> {
-    return wrap('map delete all', () => this.stmts.deleteAll.run(...this.scope, owner).changes);
+    return this.batch.write('map delete all', () => this.stmts.deleteAll.run(...this.scope, owner).changes);
   }
 
   owners(): Promise<string[]> {
@@ -357,7 +424,13 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   /** Statements for the query shapes seen so far (a handful: which filters are set). */
   private readonly queries = new Map<string, Database.Statement>();
 
-  constructor(private readonly db: Database.Database, host: string, module: string, name: string) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly batch: WriteBatch,
+    host: string,
+    module: string,
+    name: string,
+  ) {
     this.scope = [host, module, name];
     const where = 'host = ? AND module = ? AND store = ?';
     this.stmts = {
@@ -371,7 +444,7 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   append(owner: string, value: T, meta: { with?: string; stamp?: number; key?: string } = {}): Promise<number> {
-    return wrap('archive append', () =>
+    return this.batch.write('archive append', () =>
       Number(this.stmts.append.run(...this.scope, owner, meta.stamp ?? Date.now(), meta.with ?? null, meta.key ?? null, JSON.stringify(value)).lastInsertRowid),
     );
   }
@@ -428,7 +501,7 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   delete(owner: string, ids: number[]): Promise<number> {
-    return wrap('archive delete', () =>
+    return this.batch.write('archive delete', () =>
       this.db.transaction(() => {
         let n = 0;
         for (const id of ids) n += this.stmts.deleteOne.run(...this.scope, owner, id).changes;
@@ -438,10 +511,10 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   deleteAll(owner: string): Promise<number> {
-    return wrap('archive delete all', () => this.stmts.deleteAll.run(...this.scope, owner).changes);
+    return this.batch.write('archive delete all', () => this.stmts.deleteAll.run(...this.scope, owner).changes);
   }
 
   deleteOlderThan(stamp: number): Promise<number> {
-    return wrap('archive expire', () => this.stmts.deleteOlder.run(...this.scope, stamp).changes);
+    return this.batch.write('archive expire', () => this.stmts.deleteOlder.run(...this.scope, stamp).changes);
   }
 }
