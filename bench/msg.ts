@@ -6,7 +6,8 @@
 // messages all arrived with p99 latency within the limit, sent at (nearly) the offered rate.
 
 import { BenchClient, type LoginTarget } from './client.js';
-import type { BenchServer } from './server-process.js';
+import type { BenchServer, LoopDelay } from './server-process.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LoadMeter } from './proc.js';
 import { Samples, fmtInt, latencyLine, monotonicUs, sleep, summarize, type LatencySummary } from './stats.js';
 import { attribute, elementName } from './frames.js';
@@ -52,6 +53,9 @@ export interface MsgStep {
   pass: boolean;
   /** The generator could not send at the offered rate: the step says nothing about the server. */
   generatorBound: boolean;
+  /** Event-loop delay of the server and of the generator during the step (ms): a stall shows here. */
+  serverLoopDelay: LoopDelay;
+  generatorLoopDelay: LoopDelay;
 }
 
 export interface MsgBenchResult {
@@ -151,6 +155,9 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
     errors = 0;
     latencies.clear();
     const load = new LoadMeter(server.pid);
+    await server.loopDelay(true);
+    const ownDelay = monitorEventLoopDelay({ resolution: 10 });
+    ownDelay.enable();
     load.start();
     const start = performance.now();
     let sent = 0;
@@ -178,6 +185,9 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
     const deliveredSeconds = (performance.now() - start) / 1000;
     const latency = summarize(latencies.values());
     const cpu = load.stop();
+    ownDelay.disable();
+    const serverLoopDelay = await server.loopDelay(true);
+    const generatorLoopDelay = { p50: ownDelay.percentile(50) / 1e6, p99: ownDelay.percentile(99) / 1e6, max: ownDelay.max / 1e6 };
     const result: MsgStep = {
       offered: rate,
       sent,
@@ -194,6 +204,8 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
       steal: cpu.steal,
       pass: false,
       generatorBound: false,
+      serverLoopDelay,
+      generatorLoopDelay,
     };
     result.generatorBound = result.sentPerSecond < rate * SEND_RATE_TOLERANCE;
     result.pass = result.lost === 0 && result.errors === 0 && latency.p99 <= options.p99LimitMs && !result.generatorBound;
@@ -206,6 +218,7 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
         `(lost ${fmtInt(s.lost)}${s.errors > 0 ? `, ${fmtInt(s.errors)} bounced` : ''}), ${latencyLine(s.latency)}; CPU server ${(s.serverCpu * 100).toFixed(0)}%, ` +
         `generator ${(s.generatorCpu * 100).toFixed(0)}%, others ${(s.othersCpu * 100).toFixed(0)}%${s.steal > 0.02 ? `, steal ${(s.steal * 100).toFixed(0)}%` : ''} → ` +
         `${s.pass ? 'PASS' : s.generatorBound ? 'NO RESULT (the generator could not send this fast)' : 'FAIL'}` +
+        `\n     event-loop delay max: server ${s.serverLoopDelay.max.toFixed(0)} ms, generator ${s.generatorLoopDelay.max.toFixed(0)} ms` +
         (s.othersCpu > 0.1 ? `\n     (noisy: ${s.busiestOthers.join(', ')})` : ''),
     );
 

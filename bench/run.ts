@@ -1,4 +1,4 @@
-// Herald's benchmark runner: `npm run bench -- login|msg|mem|all [options]` (see bench/README.md).
+// Herald's benchmark runner: `npm run bench -- login|msg|mem|push|all [options]` (see bench/README.md).
 //
 // The server under test runs in its own process (bench/server-main.ts), pinned to core 0; this
 // process is the load generator, pinned to core 1. To get there it re-executes itself once under
@@ -17,15 +17,17 @@ import { speedOnCore } from './calibrate.js';
 import { runLoginBench, type LoginBenchResult } from './login.js';
 import { NOISE_CORES, runMsgBench, type MsgBenchResult } from './msg.js';
 import { runMemBench, type MemBenchResult } from './mem.js';
+import { runPushBench, type PushBenchResult } from './push.js';
 import { formatProfileSummary, summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import { fmtInt, latencyLine, ms, sleep } from './stats.js';
 
-const USAGE = `usage: npm run bench -- login|msg|mem|all [options]
+const USAGE = `usage: npm run bench -- login|msg|mem|push|all [options]
 
   login   logins/s, SCRAM-SHA-1, plain TCP and STARTTLS, 50 in flight
   msg     highest message rate among 1,000 online users with p99 delivery <= 100 ms
   mem     server RSS per idle session at 10,000 sessions (10-contact rosters, initial presence)
-  all     the three in turn
+  push    push latency, message to a hibernated session → UnifiedPush HTTP endpoint, at 1,000/s
+  all     the four in turn
 
 options:
   --profile [DIR]      run the server under node --cpu-prof; profiles into DIR
@@ -36,16 +38,19 @@ options:
   --noisy-retries 2    repeat a login measurement or msg step disturbed by other programs
   --json FILE          also write the results as JSON
   --server-flags=...   extra node flags for the server process (e.g. --server-flags=--trace-gc)
+  --disable a,b        built-in modules not to load (modules_disabled), to see what a module costs
   login:  --inflight 50  --warmup 2  --duration 10 (seconds)  --variants plain,starttls
           --repeat 1  (several runs, each with a fresh server; the median is reported too)
   msg:    --users 1000  --rates 5000,10000,15000,20000,26000,30000,35000,40000,45000,50000,60000  --step 10
           --msg-warmup 3  --p99 100 (ms)  --refine 3  --msg-tls
   mem:    --sessions 10000  --contacts 10  --mem-tls
           --heap-snapshots DIR   V8 heap snapshots before/after and what grew per session
-                                 (a diagnostic: the RSS figure of such a run is not valid)`;
+                                 (a diagnostic: the RSS figure of such a run is not valid)
+  push:   --devices 1000  --senders 10  --push-rates 500,1000,2000,4000  --push-step 10
+          --push-warmup 3  --push-p99 50 (ms)`;
 
 const PASSWORD = 'bench-password';
-const TARGETS = { loginPlain: 2800, msgRate: 26_000, msgP99: 100, memKiB: 19 };
+const TARGETS = { loginPlain: 2800, msgRate: 26_000, msgP99: 100, memKiB: 19, pushRate: 1000, pushP99: 50 };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -58,6 +63,7 @@ const { values, positionals } = parseArgs({
     repeat: { type: 'string', default: '1' },
     json: { type: 'string' },
     'server-flags': { type: 'string' },
+    disable: { type: 'string' },
     inflight: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
     duration: { type: 'string', default: '10' },
@@ -73,12 +79,18 @@ const { values, positionals } = parseArgs({
     contacts: { type: 'string', default: '10' },
     'mem-tls': { type: 'boolean', default: false },
     'heap-snapshots': { type: 'string' },
+    devices: { type: 'string', default: '1000' },
+    senders: { type: 'string', default: '10' },
+    'push-rates': { type: 'string', default: '500,1000,2000,4000' },
+    'push-step': { type: 'string', default: '10' },
+    'push-warmup': { type: 'string', default: '3' },
+    'push-p99': { type: 'string', default: '50' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 // `--profile DIR` reads naturally; parseArgs sees DIR as a positional, so take it from there.
-const benches = positionals.filter((p) => ['login', 'msg', 'mem', 'all'].includes(p));
+const benches = positionals.filter((p) => ['login', 'msg', 'mem', 'push', 'all'].includes(p));
 const profileDirArg = values['profile-dir'] ?? positionals.find((p) => !benches.includes(p));
 
 function log(line: string): void {
@@ -124,11 +136,14 @@ interface Results {
   login?: (LoginBenchResult & { profile?: ProfileSummary; coreSpeed: number })[];
   msg?: MsgBenchResult & { profile?: ProfileSummary; coreSpeed: number };
   mem?: MemBenchResult & { profile?: ProfileSummary; coreSpeed: number };
+  push?: PushBenchResult & { profile?: ProfileSummary; coreSpeed: number; p99LimitMs: number; config: Record<string, unknown> };
 }
 
 function serverOptions(extra: Partial<ServerOptions>): ServerOptions {
   const nodeFlags = values['server-flags']?.split(/\s+/).filter((f) => f !== '');
-  return { accounts: 0, password: PASSWORD, core: canPin ? SERVER_CORE : undefined, nodeFlags, ...extra };
+  const disabled = values.disable?.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  const config = disabled ? { ...extra.config, modules_disabled: disabled } : extra.config;
+  return { accounts: 0, password: PASSWORD, core: canPin ? SERVER_CORE : undefined, nodeFlags, ...extra, config };
 }
 
 function profileDir(): string | undefined {
@@ -321,6 +336,70 @@ async function mem(results: Results): Promise<void> {
   results.mem = { ...result, profile, coreSpeed: lastSpeed };
 }
 
+/**
+ * The push pipeline end to end: messages to hibernated push-enabled sessions, through the push
+ * module, the embedded push service and the app server's UnifiedPush backend, to an HTTP receiver
+ * in the generator (bench/push.ts). Server config for the run:
+ *  - modules.push.coalesce_window 0: every message may push (the bench measures the pipeline, not
+ *    the coalescing policy);
+ *  - modules.appserver.unifiedpush with allow_insecure_endpoints, so http://127.0.0.1 endpoints
+ *    are accepted (and not refused as private addresses when posting);
+ *  - c2s.resume_timeout 1 hour: after a device's first push its session falls back from the push
+ *    module's 72 h to this, and must still be hibernating at the last step;
+ *  - c2s.sm_max_queue 100,000: each device's queue holds every message of the run (the default
+ *    1,000 would end sessions in long runs with few devices).
+ */
+async function push(results: Results): Promise<void> {
+  const devices = Number(values.devices);
+  const senders = Math.max(1, Number(values.senders));
+  const rates = values['push-rates']!.split(',').map(Number);
+  const p99LimitMs = Number(values['push-p99']);
+  const config = {
+    c2s: { require_encryption: false, resume_timeout: '1 hour', sm_max_queue: 100_000 },
+    modules: {
+      push: { coalesce_window: 0 },
+      appserver: { unifiedpush: { allow_insecure_endpoints: true } },
+    },
+  };
+  log(`\n== push: ${fmtInt(devices)} hibernated push-enabled devices (UnifiedPush to an HTTP receiver on 127.0.0.1), ${senders} senders, ` +
+    `${values['push-step']} s per step, pass = no loss and p99 < ${p99LimitMs} ms`);
+  const { result, profile, modules } = await withServer(
+    serverOptions({ accounts: devices + senders, profileDir: profileDir(), label: 'server push', config }),
+    (server) =>
+      runPushBench(server, {
+        target: { host: '127.0.0.1', port: server.ready.port, domain: 'localhost' },
+        devices,
+        senders,
+        password: PASSWORD,
+        rates,
+        stepMs: Number(values['push-step']) * 1000,
+        warmupMs: Number(values['push-warmup']) * 1000,
+        drainMs: 5000,
+        p99LimitMs,
+        targetRate: TARGETS.pushRate,
+        noisyRetries: Number(values['noisy-retries']),
+        waitForQuiet,
+        log,
+      }),
+    (r) => r.windowUs,
+  );
+  results.modules = modules;
+  const atTarget = result.steps.filter((s) => s.offered === TARGETS.pushRate).at(-1);
+  const standard = devices === 1000 && p99LimitMs === TARGETS.pushP99 && Number(values['push-step']) >= 10;
+  if (!atTarget) log(`push: no step at ${fmtInt(TARGETS.pushRate)}/s: no verdict`);
+  else {
+    const losses = atTarget.lost > 0 || atTarget.errors > 0 ? `, ${fmtInt(atTarget.lost)} lost, ${fmtInt(atTarget.errors)} bounced` : ', none lost';
+    log(`push: at ${fmtInt(TARGETS.pushRate)}/s p99 ${ms(atTarget.latency.p99)} (p50 ${ms(atTarget.latency.p50)}, max ${ms(atTarget.latency.max)})${losses}` +
+      (standard
+        ? ` (target p99 < ${TARGETS.pushP99} ms: ${atTarget.pass ? 'met' : 'MISSED'}, p99 at ${pct(atTarget.latency.p99 / TARGETS.pushP99)} of the budget)`
+        : ' (not the target\'s setup: no verdict)') +
+      `${noisy(atTarget.othersCpu + atTarget.steal)}`);
+  }
+  const passing = result.steps.filter((s) => s.pass).sort((a, b) => b.offered - a.offered)[0];
+  if (passing) log(`push: highest passing step ${fmtInt(passing.offered)}/s (p99 ${ms(passing.latency.p99)})`);
+  results.push = { ...result, profile, coreSpeed: lastSpeed, p99LimitMs, config };
+}
+
 /** The issue's login setup: 50 in flight, 10 s measured (the targets only apply to it). */
 function standardLogin(): boolean {
   return Number(values.inflight) === 50 && Number(values.duration) >= 10;
@@ -373,6 +452,7 @@ async function main(): Promise<void> {
   if (all || benches.includes('login')) await login(results);
   if (all || benches.includes('msg')) await msg(results);
   if (all || benches.includes('mem')) await mem(results);
+  if (all || benches.includes('push')) await push(results);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify(results, null, 2));
     log(`\nresults written to ${values.json}`);

@@ -3,6 +3,7 @@
 // before it listens. Controlled over the Node IPC channel:
 //   → { type: 'gc' }     full GC, then answers { type: 'memory', rssKiB, heapUsed, external, arrayBuffers, sessions }
 //   → { type: 'stats' }  answers { type: 'stats', sessions, streams }
+//   → { type: 'loop-delay', reset }  event-loop delay since the last reset: { type: 'loop-delay', p50, p99, max } (ms)
 //   → { type: 'stop' }   graceful stop, then exit (a --cpu-prof profile is written on exit)
 //   → { type: 'heap-snapshot', path }  full GC, V8 heap snapshot to path, answers { type: 'heap-snapshot', path }
 //   ← { type: 'ready', port, modules, setupMs }
@@ -18,6 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfigFile } from '../conf/load.js';
 import { createHerald } from '../bin/bootstrap.js';
 import { builtinModules } from '../modules/index.js';
@@ -39,7 +41,7 @@ const { values } = parseArgs({
   },
 });
 
-type ParentMessage = { type: 'gc' } | { type: 'stats' } | { type: 'stop' } | { type: 'heap-snapshot'; path: string };
+type ParentMessage = { type: 'gc' } | { type: 'stats' } | { type: 'stop' } | { type: 'heap-snapshot'; path: string } | { type: 'loop-delay'; reset: boolean };
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -57,6 +59,10 @@ async function main(): Promise<void> {
   await server.start();
   const setupMs = Math.round(performance.now() - started);
 
+  // Event-loop delay: tells a server that stalled (or was descheduled) from one that was merely busy.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -70,6 +76,11 @@ async function main(): Promise<void> {
   process.on('disconnect', () => void stop());
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'stop') void stop();
+    else if (message.type === 'loop-delay') {
+      const ms = (ns: number) => ns / 1e6;
+      process.send!({ type: 'loop-delay', p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) });
+      if (message.reset) loopDelay.reset();
+    }
     else if (message.type === 'heap-snapshot') {
       fullGc();
       process.send!({ type: 'heap-snapshot', path: writeHeapSnapshot(message.path) });

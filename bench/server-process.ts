@@ -54,7 +54,15 @@ type ChildMessage =
   | ({ type: 'ready' } & ServerReady)
   | ({ type: 'memory' } & ServerMemory)
   | { type: 'stats'; sessions: number; streams: number }
-  | { type: 'heap-snapshot'; path: string };
+  | { type: 'heap-snapshot'; path: string }
+  | ({ type: 'loop-delay' } & LoopDelay);
+
+/** The server's event-loop delay over a period, in ms (timer resolution 10 ms). */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
 
 export class BenchServer {
   readonly pid: number;
@@ -134,6 +142,13 @@ export class BenchServer {
   async heapSnapshot(path: string): Promise<string> {
     this.child.send({ type: 'heap-snapshot', path });
     return ((await this.request('heap-snapshot')) as { path: string }).path;
+  }
+
+  /** The server's event-loop delay since the previous call (which `reset` starts afresh). */
+  async loopDelay(reset = true): Promise<LoopDelay> {
+    this.child.send({ type: 'loop-delay', reset });
+    const { p50, p99, max } = (await this.request('loop-delay')) as LoopDelay;
+    return { p50, p99, max };
   }
 
   async stats(): Promise<{ sessions: number; streams: number }> {

@@ -5,7 +5,8 @@
 // Output for people goes to stderr (hints) or stdout (command results); the server logs JSON
 // lines (pino) to stdout. Exit codes: 0 fine, 1 failed, 130 interrupted at a prompt.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createServer, isIP } from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import { createRequire } from 'node:module';
@@ -14,6 +15,9 @@ import { Command } from 'commander';
 import { ConfigFileError, lineOfKey, loadConfigFile, validateModuleConfigs, type LoadedConfig } from '../conf/load.js';
 import type { HeraldConfig } from '../conf/schema.js';
 import { createHerald, openStore } from './bootstrap.js';
+import { PieFormatError } from '../storage/pie/format.js';
+import { PieImportError, formatImportReport, importPie } from '../storage/pie/import.js';
+import { exportPie, exportPieSplit, streamSink, type ExportReport } from '../storage/pie/export.js';
 import { builtinModules } from '../modules/index.js';
 import { createLogger, type Logger } from '../server/log.js';
 import { ConfigError, type HeraldServer } from '../server/server.js';
@@ -25,6 +29,9 @@ import { generateSelfSignedCertificate } from '../server/tls/selfsigned.js';
 import type { Store } from '../storage/store.js';
 import type { SandboxPush } from '../modules/appserver/backends/sandbox.js';
 import { componentDomain, hostPort, startAppServer, type AppServer } from './appserver.js';
+import invitesModule, { INVITE_TOKENS, invitesConfig, issueInvite, type Invite } from '../modules/invites.js';
+import { parseDuration } from '../conf/units.js';
+import { dateTime } from '../server/protocol/xep0082.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -577,6 +584,75 @@ async function resolvesToAddress(resolver: Resolver, domain: string): Promise<bo
   return lookups.some((result) => result.status === 'fulfilled' && result.value.length > 0);
 }
 
+// ---- herald import / export (XEP-0227; docs/migrate.md) ----
+
+/**
+ * Imports XEP-0227 files into the configured domain, all or nothing. Refused while the server (or
+ * another herald command) has the database open: the import holds it alone until it commits.
+ */
+async function importCommand(files: string[], options: ConfigOption & { replace?: boolean; dryRun?: boolean }): Promise<void> {
+  const { config } = loadConfig(options.config);
+  const progress = process.stderr.isTTY ? (count: number) => process.stderr.write(`\r${count.toLocaleString('en-US')} accounts…`) : undefined;
+  const store = openStore(config);
+  try {
+    const report = await importPie(store, files, { domain: config.domain, replace: options.replace, dryRun: options.dryRun, onProgress: progress });
+    if (progress) process.stderr.write('\r\x1b[K');
+    process.stdout.write(`${formatImportReport(report, shown).join('\n')}\n`);
+  } catch (err) {
+    if (progress) process.stderr.write('\r\x1b[K');
+    if (err instanceof PieFormatError) throw new CliError(`${shown(err.file)}:${err.line}: ${err.reason}\nNothing was imported.`);
+    if (err instanceof PieImportError) throw new CliError(`${err.message}\nNothing was imported.`);
+    throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Exports the configured domain as XEP-0227: to FILE, to stdout, or one file per user (--split). */
+async function exportCommand(file: string | undefined, options: ConfigOption & { ejabberd?: boolean; split?: string }): Promise<void> {
+  const { config } = loadConfig(options.config);
+  if (file !== undefined && options.split !== undefined) throw new CliError('give FILE or --split DIR, not both');
+  const exportOptions = { domain: config.domain, ejabberd: options.ejabberd };
+  const store = openStore(config);
+  let report: ExportReport;
+  try {
+    if (options.split !== undefined) {
+      report = await exportPieSplit(store, resolve(options.split), exportOptions).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EEXIST' ? new CliError(`${err.path ?? options.split} exists already: export into an empty directory`) : err;
+      });
+    } else if (file === undefined) {
+      report = await exportPie(store, streamSink(process.stdout), exportOptions);
+    } else {
+      report = await exportToFile(store, file, exportOptions);
+    }
+  } finally {
+    await store.close();
+  }
+  const where = options.split !== undefined ? `${shown(resolve(options.split))}/ (one file per user)` : file === undefined ? 'standard output' : shown(resolve(file));
+  process.stderr.write(`Exported ${report.accounts} account${report.accounts === 1 ? '' : 's'} of ${config.domain} to ${where}.\n`);
+  for (const skipped of report.skipped) process.stderr.write(`  left out: ${skipped}\n`);
+}
+
+/** XEP-0227 §7: the file holds password equivalents, so only its owner may read it; never overwritten. */
+async function exportToFile(store: ReturnType<typeof openStore>, file: string, options: { domain: string; ejabberd?: boolean }): Promise<ExportReport> {
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  try {
+    await once(out, 'open');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'EEXIST' ? `${file} exists already: remove it or choose another name` : `cannot write ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const report = await exportPie(store, streamSink(out), options);
+    await new Promise<void>((resolvePromise, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolvePromise())));
+    return report;
+  } catch (err) {
+    out.destroy();
+    rmSync(file, { force: true }); // no half-written export left behind
+    throw err;
+  }
+}
+
 // ---- herald push inbox ----
 
 /**
@@ -665,6 +741,52 @@ async function appserver(options: AppServerCliOptions): Promise<void> {
   stopOnSignals(app, log);
 }
 
+// ---- herald invite ----
+
+interface InviteCliOptions extends ConfigOption {
+  rosterOf?: string;
+  expires?: string;
+  username?: string;
+}
+
+/**
+ * Prints an invitation (XEP-0401): an xmpp: URI with which someone creates an account here from
+ * their client even while registration is closed, and with --roster-of also becomes USER's contact
+ * (both subscribed). The single-use token goes into the database the server reads, so this works
+ * while it runs, like adduser.
+ */
+async function invite(options: InviteCliOptions): Promise<void> {
+  const loaded = loadConfig(options.config);
+  const { config, file } = loaded;
+  const domain = config.domain;
+  const off = ['invites', 'register'].find((name) => config.modules_disabled.includes(name));
+  if (off !== undefined) throw new CliError(`invitations need the ${off} module, which modules_disabled turns off in ${shown(file)}`);
+  const settings = invitesConfig.parse(config.modules[invitesModule.name] ?? {});
+  let ttl = settings.expiry;
+  if (options.expires !== undefined) {
+    try {
+      ttl = parseDuration(options.expires);
+    } catch (err) {
+      throw new CliError(`--expires ${options.expires}: ${(err as Error).message}`);
+    }
+    if (ttl <= 0) throw new CliError(`--expires ${options.expires}: must be longer than nothing`);
+  }
+  const inviter = options.rosterOf !== undefined ? accountOf(options.rosterOf, loaded) : undefined;
+  const username = options.username !== undefined ? accountOf(options.username, loaded) : undefined;
+  if (inviter !== undefined && username !== undefined) throw new CliError('--username is for account invitations: with --roster-of the invitee chooses a name');
+  const issued = await withStore(config, async (store) => {
+    if (inviter !== undefined && !(await store.accounts.exists(domain, inviter))) throw new CliError(`${inviter}@${domain} does not exist (\`herald users\` lists the accounts)`);
+    if (username !== undefined && (await store.accounts.exists(domain, username))) throw new CliError(`${username}@${domain} exists already`);
+    const tokens = store.map<Invite>(domain, invitesModule.name, INVITE_TOKENS);
+    const common = { register: true, ttl, landingPage: settings.landing_page };
+    return issueInvite(tokens, domain, inviter !== undefined ? { kind: 'contact', inviter, ...common } : { kind: 'account', username, ...common });
+  });
+  process.stdout.write(`${issued.uri}\n`);
+  if (issued.landingUrl !== undefined) process.stdout.write(`${issued.landingUrl}\n`);
+  const what = inviter !== undefined ? `one new account (or an existing one) that becomes ${inviter}@${domain}'s contact` : `one new account${username !== undefined ? ` named ${username}@${domain}` : ''}`;
+  process.stderr.write(`Valid for ${what}, until ${dateTime(issued.expires)}. Open the URI with an XMPP client (Conversations, Dino, Gajim, Monal, ...).\n`);
+}
+
 // ---- commands ----
 
 function program(): Command {
@@ -679,6 +801,9 @@ Examples:
   herald adduser you@localhost                  asks for a password (twice, not shown)
   echo "$PASS" | herald adduser you@localhost --password-stdin --config /etc/herald/herald.yml
   herald check                                  config, certificate, ports, DNS
+  herald invite --roster-of you@localhost       an invitation link: a new account that is your contact
+  herald import prosody-export/                 move accounts over from Prosody or ejabberd (docs/migrate.md)
+  herald export backup.xml                      accounts, rosters, vCards, ... as XEP-0227
   herald push inbox                             what the sandbox push backend received
   herald appserver --component 127.0.0.1:5347 --domain push.example.org --secret-file secret.txt
                                                 the app server alone, as a component of Prosody & co.
@@ -717,6 +842,20 @@ Docs: README.md, docs/config.md (every config key).`);
     .option('--import', 'copy CERT.pem and KEY.pem into data_dir/tls after checking they match and cover the domain')
     .option(...configOption)
     .action((files: string[], options: ConfigOption & { import?: boolean }) => certCommand(files, options));
+  cli.command('import')
+    .description('import XEP-0227 files (exports of Prosody, ejabberd or Herald) into the domain; all or nothing. Stop the server first')
+    .argument('<files...>', 'XEP-0227 files (XIncludes are followed), or directories of them (Prosody writes one file per user)')
+    .option('--replace', 'replace accounts that exist already, with everything stored for them (default: keep them, skip their data in the file)')
+    .option('--dry-run', 'read and check everything, report, write nothing')
+    .option(...configOption)
+    .action((files: string[], options: ConfigOption & { replace?: boolean; dryRun?: boolean }) => importCommand(files, options));
+  cli.command('export')
+    .description("export the domain's accounts as XEP-0227 (SCRAM keys, rosters, vCards, private XML, offline messages); works while the server runs")
+    .argument('[file]', 'write here (created readable by its owner only; never overwritten); default: standard output')
+    .option('--split <dir>', 'one file per user, DIR/user@domain.xml: the layout Prosody\'s mod_storage_xep0227 reads')
+    .option('--ejabberd', "SCRAM values base64-encoded twice, as ejabberd's import_piefxis expects")
+    .option(...configOption)
+    .action((file: string | undefined, options: ConfigOption & { ejabberd?: boolean; split?: string }) => exportCommand(file, options));
   cli.command('check')
     .description('check the config, the certificate, that the ports are free, and DNS (exit 1 when something is wrong)')
     .option(...configOption)
@@ -731,6 +870,13 @@ Docs: README.md, docs/config.md (every config key).`);
     .option('--http <port>', 'serve the sandbox inbox (GET /push/inbox) on this port (default: listen.http of --config, else none)')
     .option('-c, --config <file>', 'a config file for the backends (modules.appserver), limits, log_level, data_dir and listen.http; none by default')
     .action((options: AppServerCliOptions) => appserver(options));
+  cli.command('invite')
+    .description('print an invitation URI (XEP-0401): someone creates an account with it, even while registration is closed (works while the server runs)')
+    .option('--roster-of <jid>', 'the new account and this user become contacts (an xmpp:USER?roster URI; an existing account may use it too)')
+    .option('--username <name>', 'the account invited must have this name (reserved until the invitation expires)')
+    .option('--expires <duration>', 'how long the invitation is valid, e.g. 7d, 12h (default: modules.invites.expiry, 7 days)')
+    .option(...configOption)
+    .action((options: InviteCliOptions) => invite(options));
   const push = cli.command('push').description('push notifications (docs/push.md)');
   push.command('inbox')
     .description('print what the sandbox push backend received, for one node or all (asks the running server on listen.http)')

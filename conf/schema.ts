@@ -119,6 +119,10 @@ export const limitsSchema = z
 export const configSchema = z
   .object({
     domain: z.string().min(1).prefault('localhost').describe('The XMPP domain served'),
+    admins: z
+      .array(z.string())
+      .default([])
+      .meta({ description: 'Server administrators, as bare JIDs: they may run the admin commands (XEP-0133) and invite new users (XEP-0401)', example: ['admin@example.org'] }),
     data_dir: z.string().prefault('./data').describe('Directory for the SQLite database, the generated certificate and uploads'),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info').describe('Log detail on stdout: trace, debug, info, warn, error, fatal or silent'),
     listen: listenSchema.default(listenSchema.parse({})).describe('Ports and addresses to listen on; a port of 0 turns that listener off'),

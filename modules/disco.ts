@@ -2,7 +2,7 @@
 // and the server's own XEP-0115 Entity Capabilities (1.6.0) in the stream features.
 // What the server answers is what modules registered (m.feature, m.identity, m.discoItem,
 // m.discoExtension, m.accountFeature); this module only serves it. Left out: contact addresses
-// (XEP-0157), nodes other than the caps node, PEP items of accounts (they come with PEP).
+// (XEP-0157), nodes other than the caps node; PEP answers for accounts' nodes through accountNodes().
 import { z } from 'zod';
 import { defineModule, x, type Jid, type MaybePromise, type XmlElement } from '../server/module-api.js';
 import { NS } from '../server/protocol/ns.js';
@@ -15,8 +15,19 @@ export interface DiscoNodeHandlers {
   items?: (from: Jid) => MaybePromise<XmlElement | null>;
 }
 
+/** What accounts' bare JIDs answer beyond the disco module's own (PEP nodes, XEP-0163 §9). */
+export interface AccountDiscoProvider {
+  /** disco#items of the account for `from`. */
+  items?(username: string, from: Jid): Promise<XmlElement[]>;
+  /** disco#info of a node of the account (null: not this provider's, or not for `from`). */
+  info?(username: string, node: string, from: Jid): Promise<XmlElement | null>;
+}
+
 export interface DiscoService {
   hostNode(node: string, handlers: DiscoNodeHandlers): void;
+  /** An identity of every account's bare JID besides account/registered (PEP: pubsub/pep). */
+  accountIdentity(category: string, type: string): void;
+  accountNodes(provider: AccountDiscoProvider): void;
 }
 
 declare module '../server/module-api.js' {
@@ -84,11 +95,15 @@ export default defineModule({
 
     // Nodes of the server's JID that other modules answer (ad-hoc commands, ...).
     const nodes = new Map<string, DiscoNodeHandlers>();
+    const accountIdentities: { category: string; type: string }[] = [{ category: 'account', type: 'registered' }];
+    const accountProviders: AccountDiscoProvider[] = [];
     m.provide('disco', {
       hostNode(node, handlers) {
         if (nodes.has(node)) throw new Error(`disco node ${node} is answered twice`);
         nodes.set(node, handlers);
       },
+      accountIdentity: (category, type) => void accountIdentities.push({ category, type }),
+      accountNodes: (provider) => void accountProviders.push(provider),
     });
 
     m.iq.get(
@@ -130,8 +145,15 @@ export default defineModule({
           const subscription = await roster.subscription(username, from.bareString);
           if (subscription !== 'from' && subscription !== 'both') throw stanzaError.serviceUnavailable();
         }
-        if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
-        const query = x('query', { xmlns: NS.DISCO_INFO }, x('identity', { category: 'account', type: 'registered' }));
+        const node = payload.attrs.node;
+        if (node) {
+          for (const provider of accountProviders) {
+            const answer = await provider.info?.(username, node, from);
+            if (answer) return answer.withAttrs({ node });
+          }
+          throw stanzaError.itemNotFound('No such node');
+        }
+        const query = x('query', { xmlns: NS.DISCO_INFO }, ...accountIdentities.map((identity) => x('identity', identity)));
         for (const feature of m.disco.accountFeatures()) query.append(x('feature', { var: feature }));
         for (const form of await m.disco.accountExtensions(username, from)) query.append(form);
         return query;
@@ -140,14 +162,16 @@ export default defineModule({
     );
 
     // XEP-0030 §8: items of an account are its available resources, which only subscribers may
-    // see; Herald lists none for anyone (an empty result, as the XEP asks for the others), and
-    // PEP nodes will be added by PEP.
+    // see; Herald lists none for anyone (an empty result, as the XEP asks for the others). PEP
+    // lists the nodes the requester may see (XEP-0163 §9.2).
     m.iq.get(
       NS.DISCO_ITEMS,
       'query',
-      ({ payload }) => {
+      async ({ payload, username, from }) => {
         if (payload.attrs.node) throw stanzaError.itemNotFound('No such node');
-        return x('query', { xmlns: NS.DISCO_ITEMS });
+        const query = x('query', { xmlns: NS.DISCO_ITEMS });
+        for (const provider of accountProviders) if (provider.items) query.append(...(await provider.items(username, from)));
+        return query;
       },
       { scope: 'account' },
     );

@@ -15,9 +15,19 @@ import version from './version.js';
 import time from './time.js';
 import last from './last.js';
 import offline from './offline.js';
+import muc from './muc/index.js';
+import mam from './mam/index.js';
 import push from './push/index.js';
 import pubsub from './pubsub/index.js';
+import pep from './pubsub/pep.js';
+import bookmarks from './bookmarks.js';
+import avatars from './avatars.js';
 import appserver from './appserver/index.js';
+import upload from './upload/index.js';
+import externalServices from './external-services.js';
+import admin from './admin.js';
+import contactInfo from './contact-info.js';
+import invites from './invites.js';
 
 export const builtinModules: ModuleDefinition<unknown>[] = [
   disco,
@@ -35,7 +45,17 @@ export const builtinModules: ModuleDefinition<unknown>[] = [
   time,
   last,
   offline,
+  muc,
+  mam,
   push,
   pubsub,
+  pep,
+  bookmarks,
+  avatars,
   appserver,
+  upload,
+  externalServices,
+  admin,
+  contactInfo,
+  invites,
 ];

@@ -3,14 +3,54 @@
 // password and deleting the account. Like Prosody's mod_register: the legacy <username/> and
 // <password/> fields plus an equivalent data form (XEP-0004), a per-IP throttle on new accounts,
 // and registration only over an encrypted stream when c2s.require_encryption (the core refuses any
-// pre-TLS element but STARTTLS then).
+// pre-TLS element but STARTTLS then). Other modules may vouch for a registration on the
+// 'register:authorize' hook (invitation tokens, XEP-0445, in modules/invites.ts), which opens it for
+// that connection even when allow_registration is off.
 // Left out: CAPTCHAs (XEP-0158), extra fields (email, ...), redirection to a web page (§5), and
 // registration with services other than the server itself.
 
 import { z } from 'zod';
 import { defineModule, duration, makeJid, x, type IqRequest, type XmlElement } from '../server/module-api.js';
 import { NS } from '../server/protocol/ns.js';
-import { defineErrors, stanzaError } from '../server/errors.js';
+import { defineErrors, stanzaError, type StanzaError } from '../server/errors.js';
+
+/**
+ * 'register:authorize': an in-band registration before login, looked at before the form is given or
+ * anything is checked (`username` undefined) and again just before `username` is created. A handler
+ * returns STOP to vouch for it (the invites module, for a valid token): that opens registration even
+ * without allow_registration. It may set `refusal` to refuse it (a name reserved by an invitation).
+ */
+export interface RegisterAuthorizeEvent {
+  /** The client connection (PreAuthIqRequest.stream). */
+  stream: object;
+  payload: XmlElement;
+  username: string | undefined;
+  refusal?: StanzaError;
+}
+
+/** What the register module offers others (`m.service('register')`). */
+export interface RegisterService {
+  /**
+   * Some registrations are vouched for (invitations): announce in-band registration (XEP-0077 §8)
+   * even without allow_registration, as clients such as Conversations look for the stream feature
+   * before they send an invitation token.
+   */
+  announceForVouchers(): void;
+}
+
+declare module '../server/module-api.js' {
+  interface Services {
+    register: RegisterService;
+  }
+}
+
+declare module '../server/hooks.js' {
+  interface Hooks {
+    'register:authorize': RegisterAuthorizeEvent;
+    /** An account was created by in-band registration on this connection (after 'user:created'). */
+    'register:registered': { stream: object; username: string };
+  }
+}
 
 const INSTRUCTIONS = 'Choose a username and password for use with this service.';
 
@@ -45,31 +85,48 @@ export default defineModule({
 
     m.feature(NS.REGISTER);
 
-    if (config.allow_registration) {
-      // XEP-0077 §8: the stream feature says registration is possible before authentication.
-      m.streamFeature('pre-auth', () => x('register', { xmlns: NS.REGISTER_FEATURE }));
-      m.preAuthIq('get', NS.REGISTER, 'query', () => registrationForm());
-      m.preAuthIq('set', NS.REGISTER, 'query', async ({ payload, remoteAddress }) => {
-        // XEP-0077 §3.2 via Prosody: nothing to cancel before logging in.
-        if (payload.getChild('remove')) throw errors.notRegistered();
-        const { username, password } = submittedFields(payload);
-        // XEP-0077 §3.1: "If the requesting entity does not provide all of the requested information
-        // … (this includes providing an empty password element) … MUST return a <not-acceptable/> error".
-        if (!username || !password) throw errors.missingFields();
-        const local = localpartOf(username, m.host);
-        checkPassword(password, config.min_password_length);
-        if (throttled(remoteAddress)) {
-          m.log.info({ ip: remoteAddress }, 'registration throttled');
-          throw errors.throttled();
-        }
-        if (await m.accounts.exists(local)) throw errors.conflict();
-        if (!(await refusingBadPasswords(() => m.accounts.create(local, password)))) throw errors.conflict(); // lost a race
-        recordRegistration(remoteAddress);
-        m.log.info({ user: local, ip: remoteAddress }, 'account registered in-band');
-      });
+    let vouchersAnnounced = false;
+    m.provide('register', { announceForVouchers: () => void (vouchersAnnounced = true) });
+    // XEP-0077 §8: the stream feature says registration is possible before authentication.
+    m.streamFeature('pre-auth', () => (config.allow_registration || vouchersAnnounced ? x('register', { xmlns: NS.REGISTER_FEATURE }) : undefined));
+    // Without allow_registration, only registrations another module vouches for on the
+    // 'register:authorize' hook (an invitation token, XEP-0445) go ahead; the others get
+    // service-unavailable, as XEP-0077 §3.1 asks of a host that "does not support in-band registration",
+    // before anything else is looked at (so a closed server does not even reveal which names are taken).
+    m.preAuthIq('get', NS.REGISTER, 'query', async ({ payload, stream }) => {
+      if (!config.allow_registration && !(await authorize(stream, payload, undefined))) throw stanzaError.serviceUnavailable();
+      return registrationForm();
+    });
+    m.preAuthIq('set', NS.REGISTER, 'query', async ({ payload, remoteAddress, stream }) => {
+      if (!config.allow_registration && !(await authorize(stream, payload, undefined))) throw stanzaError.serviceUnavailable();
+      // XEP-0077 §3.2 via Prosody: nothing to cancel before logging in.
+      if (payload.getChild('remove')) throw errors.notRegistered();
+      const { username, password } = submittedFields(payload);
+      // XEP-0077 §3.1: "If the requesting entity does not provide all of the requested information
+      // … (this includes providing an empty password element) … MUST return a <not-acceptable/> error".
+      if (!username || !password) throw errors.missingFields();
+      const local = localpartOf(username, m.host);
+      checkPassword(password, config.min_password_length);
+      if (throttled(remoteAddress)) {
+        m.log.info({ ip: remoteAddress }, 'registration throttled');
+        throw errors.throttled();
+      }
+      if (await m.accounts.exists(local)) throw errors.conflict();
+      // Asked again with the username, once nothing else can refuse: a voucher uses its token up here.
+      if (!(await authorize(stream, payload, local)) && !config.allow_registration) throw stanzaError.serviceUnavailable();
+      if (!(await refusingBadPasswords(() => m.accounts.create(local, password)))) throw errors.conflict(); // lost a race
+      recordRegistration(remoteAddress);
+      m.log.info({ user: local, ip: remoteAddress }, 'account registered in-band');
+      await m.fire('register:registered', { stream, username: local });
+    });
+
+    /** Runs 'register:authorize': true when a module vouched for the registration; throws its refusal. */
+    async function authorize(stream: object, payload: XmlElement, username: string | undefined): Promise<boolean> {
+      const event: RegisterAuthorizeEvent = { stream, payload, username };
+      const vouched = await m.fire('register:authorize', event);
+      if (event.refusal) throw event.refusal;
+      return vouched;
     }
-    // Without allow_registration there is no pre-auth handler: the core answers service-unavailable,
-    // as XEP-0077 §3.1 asks of a host that "does not support in-band registration".
 
     // Once logged in: to the account itself (no 'to') or, as XEP-0077's examples do, to the server.
     for (const scope of ['self', 'host'] as const) {

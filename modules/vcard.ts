@@ -1,10 +1,30 @@
 // XEP-0054 vcard-temp (1.3.0): each account's vCard, stored as the XML the owner set, served to
-// anyone who asks the account's bare JID. The server's own vCard, vCard avatars' presence hashes
-// (XEP-0153) and the PEP conversions (XEP-0398) are left out.
+// anyone who asks the account's bare JID. The server's own vCard is left out; vCard avatars
+// (XEP-0153 presence hashes, XEP-0398 PEP conversion) are the avatars module's, through the
+// 'vcard' service and the 'vcard:changed' hook.
 import { z } from 'zod';
-import { bytes, defineModule, parseXml, x } from '../server/module-api.js';
+import { bytes, defineModule, parseXml, x, type XmlElement } from '../server/module-api.js';
 import { NS } from '../server/protocol/ns.js';
 import { stanzaError } from '../server/errors.js';
+
+export interface VcardService {
+  get(username: string): Promise<XmlElement | undefined>;
+  /** Stores a vCard for the account (no 'vcard:changed': that hook is for what the owner sets). */
+  set(username: string, vcard: XmlElement): Promise<void>;
+}
+
+declare module '../server/module-api.js' {
+  interface Services {
+    vcard: VcardService;
+  }
+}
+
+declare module '../server/hooks.js' {
+  interface Hooks {
+    /** The owner stored a vCard (undefined: cleared it). */
+    'vcard:changed': { username: string; vcard: XmlElement | undefined };
+  }
+}
 
 export default defineModule({
   name: 'vcard',
@@ -18,6 +38,13 @@ export default defineModule({
     const vcards = m.store.keyval<string>('vcards');
     m.feature(NS.VCARD);
     m.accountFeature(NS.VCARD);
+    m.provide('vcard', {
+      get: async (username) => {
+        const stored = await vcards.get(username);
+        return stored === undefined ? undefined : parseXml(stored);
+      },
+      set: (username, vcard) => vcards.set(username, vcard.toString()),
+    });
 
     // Own vCard (no 'to', or 'to' = own bare JID) and anyone else's: the server answers for the
     // account (XEP-0054 §3.3: "MUST respond on behalf of the requestor and not forward the IQ").
@@ -46,6 +73,7 @@ export default defineModule({
         if (payload.elements().length === 0) {
           // An empty vCard clears it (what Prosody and ejabberd do).
           await vcards.delete(username);
+          await m.fire('vcard:changed', { username, vcard: undefined });
           return;
         }
         const xml = payload.toString();
@@ -55,6 +83,7 @@ export default defineModule({
         }
         await vcards.set(username, xml);
         m.log.debug({ user: username }, 'vcard stored');
+        await m.fire('vcard:changed', { username, vcard: payload });
       },
       { scope: 'self' },
     );

@@ -106,6 +106,8 @@ export class C2sStream implements SessionOutput {
   /** Elements completed by the current WebSocket message (RFC 7395: exactly one). */
   private elementsInMessage = 0;
   private closeReason = 'connection closed';
+  /** Identifies this connection to pre-auth IQ handlers (PreAuthIqRequest.stream). */
+  private readonly preAuthKey = {};
   /** Closed with </stream:stream> or a stream error: the session ends rather than hibernates. */
   private endedCleanly = false;
   private readonly closedPromise: Promise<void>;
@@ -483,7 +485,7 @@ export class C2sStream implements SessionOutput {
       return;
     }
     try {
-      const result = await handler({ stanza: el, payload, host: this.host, remoteAddress: this.remoteAddress, secure: this.transport.secure });
+      const result = await handler({ stanza: el, payload, host: this.host, remoteAddress: this.remoteAddress, secure: this.transport.secure, stream: this.preAuthKey });
       reply(x('iq', { type: 'result', id: el.attrs.id }, result ?? undefined));
     } catch (err) {
       if (err instanceof StanzaError) reply(errorReply(el, err));

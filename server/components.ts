@@ -40,6 +40,12 @@ export class LocalComponent implements ComponentRoute {
   infoNode: ((node: string, from: Jid) => MaybePromise<XmlElement | null>) | undefined;
   /** Answers disco#items for a node, or for the component itself when node is undefined. */
   itemsQuery: ((node: string | undefined, from: Jid) => MaybePromise<XmlElement | null>) | undefined;
+  /**
+   * IQ requests to an address with a localpart (room@conference.<domain>, room@…/nick) go here
+   * instead of the registrations above, disco included: such a component serves those entities
+   * itself (MUC rooms and their occupants).
+   */
+  entityIq: IqHandler | undefined;
 
   constructor(readonly domain: string) {}
 
@@ -75,12 +81,14 @@ export class LocalComponent implements ComponentRoute {
     if (!payload) throw stanzaError.badRequest();
     const ns = payload.attrs.xmlns ?? '';
     let result: XmlElement | void | undefined;
-    if (type === 'get' && ns === NS.DISCO_INFO && payload.name === 'query') result = await this.discoInfo(payload, event.from);
+    const session = event.origin.kind === 'c2s' ? event.origin.session : undefined;
+    if (this.entityIq && event.to.local !== '') result = await this.entityIq({ stanza, payload, from: event.from, to: event.to, session, username: event.to.local });
+    else if (type === 'get' && ns === NS.DISCO_INFO && payload.name === 'query') result = await this.discoInfo(payload, event.from);
     else if (type === 'get' && ns === NS.DISCO_ITEMS && payload.name === 'query') result = await this.discoItems(payload, event.from);
     else {
       const handler = this.iqHandlers.get(`${type} ${payload.name} ${ns}`);
       if (!handler) throw stanzaError.serviceUnavailable();
-      result = await handler({ stanza, payload, from: event.from, to: event.to, session: event.origin.kind === 'c2s' ? event.origin.session : undefined, username: event.to.local });
+      result = await handler({ stanza, payload, from: event.from, to: event.to, session, username: event.to.local });
     }
     reply(x('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from }, result ?? undefined));
   }

@@ -88,6 +88,14 @@ export interface Hooks {
   /** The session ended for good; `error` is set when it ended with a stream error or a lost socket. */
   'session:closed': { session: Session; reason: string };
 
+  /**
+   * MUC (fired by modules/muc, awaited before the broadcast): a groupchat message a room accepted
+   * is about to go to its occupants. `stanza` is the copy every occupant will get (from =
+   * room@service/nick, no 'to'); archivers (MAM) add their XEP-0359 <stanza-id by=room/> to it
+   * here, so handlers may edit it but never STOP it. `logging` is the room's muc#roomconfig_enablelogging.
+   */
+  'muc:message': { room: Jid; stanza: XmlElement; nick: string; senderJid: Jid; logging: boolean };
+
   'user:created': { username: string };
   'user:deleted': { username: string };
   'user:password-changed': { username: string };

@@ -29,7 +29,7 @@ export { keyedSerial, type KeyedSerial } from './keyed-serial.js';
 export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';
-export type { ArchiveItem, ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
+export type { ArchiveItem, ArchiveQuery, ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
 export type { LocalComponent } from './components.js';
 export type { HttpHandler, HttpRequestContext } from './http.js';
 // Config units for module schemas ('10 minutes', '64 KiB'), STYLE.md §6.
@@ -79,6 +79,8 @@ export interface PreAuthIqRequest {
   host: string;
   remoteAddress: string;
   secure: boolean;
+  /** The same object for every pre-auth IQ of one client connection: a WeakMap key for state kept between them (XEP-0445's token, then the registration). */
+  stream: object;
 }
 export type PreAuthIqHandler = (request: PreAuthIqRequest) => Promise<XmlElement | void | undefined> | XmlElement | void | undefined;
 
@@ -134,6 +136,10 @@ export interface ServerInfo {
   readonly version: string;
   readonly startedAt: Date;
   readonly hosts: ReadonlySet<string>;
+  /** Bare JIDs of the server's administrators (config `admins`), normalised. */
+  readonly admins: ReadonlySet<string>;
+  /** The ports listened on, once started (with port 0 in tests, the ones the system chose). */
+  readonly ports: Readonly<Partial<Record<'c2s' | 'c2s_direct_tls' | 's2s' | 's2s_direct_tls' | 'component' | 'http' | 'https', number>>>;
 }
 
 export interface ModuleContext<C = unknown> {

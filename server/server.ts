@@ -105,6 +105,8 @@ export class HeraldServer {
   readonly externalComponents: ExternalComponents;
 
   private readonly listeners: NetServer[] = [];
+  /** config `admins`, as normalised bare JIDs (filled by start()). */
+  private readonly admins = new Set<string>();
   private readonly services = new Map<string, unknown>();
   private readonly discoRegistry = {
     hostFeatures: new Set<string>(),
@@ -145,7 +147,7 @@ export class HeraldServer {
     this.http = new HttpService(this);
     this.s2s = new S2sManager(this);
     this.externalComponents = new ExternalComponents(this);
-    this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts };
+    this.info = { name: 'Herald', version: pkg.version, startedAt: new Date(), hosts: this.hosts, admins: this.admins, ports: this.ports };
   }
 
   /** Replaces the certificate for new connections (e.g. after renewal). */
@@ -168,6 +170,13 @@ export class HeraldServer {
   async start(): Promise<void> {
     if (this.started) throw new Error('already started');
     this.started = true;
+    for (const admin of this.config.admins) {
+      try {
+        this.admins.add(parseJid(admin).bareString);
+      } catch {
+        throw new ConfigError('admins', `'${admin}' is not a JID`);
+      }
+    }
     // Before the modules, so a module's service on a component's domain is a startup error.
     this.externalComponents.register();
     // Like Prosody, the configured components are listed in the server's disco#items.

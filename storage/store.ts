@@ -57,6 +57,8 @@ export interface ArchiveItem<T> {
   stamp: number;
   /** A JID the item concerns (the other party of a message), for queries. */
   with: string | undefined;
+  /** The caller's own identifier for the item (a XEP-0359 stanza id), when it gave one. */
+  key: string | undefined;
 }
 
 export interface ArchiveQuery {
@@ -68,14 +70,21 @@ export interface ArchiveQuery {
   /** Newest first. */
   reverse?: boolean;
   with?: string;
+  /** Only items whose `with` is this bare JID or one of its full JIDs (XEP-0313 §4.1.1). */
+  withBare?: string;
+  /** Only items stored under one of these keys. */
+  keys?: string[];
   start?: number;
   end?: number;
 }
 
 export interface ArchiveStore<T> {
-  append(owner: string, value: T, meta?: { with?: string; stamp?: number }): Promise<number>;
+  /** `key` is the caller's identifier for the item (findByKey finds it again); unique per owner is the caller's duty. */
+  append(owner: string, value: T, meta?: { with?: string; stamp?: number; key?: string }): Promise<number>;
   list(owner: string, query?: ArchiveQuery): Promise<ArchiveItem<T>[]>;
-  count(owner: string): Promise<number>;
+  /** Items of an owner; with a query, those matching its filters (`limit` and `reverse` are ignored). */
+  count(owner: string, query?: ArchiveQuery): Promise<number>;
+  findByKey(owner: string, key: string): Promise<ArchiveItem<T> | undefined>;
   delete(owner: string, ids: number[]): Promise<number>;
   deleteAll(owner: string): Promise<number>;
   /** Deletes items stored before a time (retention). */

@@ -1,15 +1,17 @@
-// XEP-0060 Publish-Subscribe (1.26.0), the part XEP-0357 Push Notifications (0.4.1) needs: the
-// embedded push service at push.<domain> (disco identity pubsub/push). Its nodes belong to the app
-// server's device registrations; a user's server publishes a notification to a node with the node's
-// secret in publish-options, and the service hands it to the app server, whose answer (delivered,
-// token gone, try later) becomes the answer to the publish.
-// Deliberately left out for now: subscriptions, item retrieval, node configuration, general leaf
-// nodes and PEP. They arrive as further node kinds (nodes.ts) with the community features.
+// XEP-0060 Publish-Subscribe (1.26.0): the module's two services, on one engine (engine.ts, owner.ts,
+// requests.ts; the 'pep' module in pep.ts runs the same engine per account).
+//  - push.<domain> (disco identity pubsub/push), XEP-0357 Push Notifications (0.4.1): its nodes
+//    belong to the app server's device registrations; a user's server publishes a notification to
+//    a node with the node's secret in publish-options, and the service hands it to the app server,
+//    whose answer (delivered, token gone, try later) becomes the answer to the publish. Push nodes
+//    are their own kind (nodes.ts): no items, no subscribers, publish only.
+//  - pubsub.<domain> (pubsub/service): general leaf nodes users create and own (service.ts).
 import { z } from 'zod';
 import { defineModule, type Jid, type LocalComponent, type XmlElement } from '../../server/module-api.js';
 import { stanzaError } from '../../server/errors.js';
 import { NodeTable, hashSecret, secretMatches, type NodeKind, type NodeRecord } from './nodes.js';
 import { NS_PUBSUB, PUBSUB_FEATURES, optionValue, parsePublish, publishResult, pubsubCondition, type PublishRequest } from './publish.js';
+import { startService } from './service.js';
 
 export const NS_PUSH_0 = 'urn:xmpp:push:0';
 
@@ -52,9 +54,15 @@ declare module '../../server/module-api.js' {
 export default defineModule({
   name: 'pubsub',
   xeps: [
-    { xep: 60, version: '1.26.0', status: 'partial', note: 'publish with publish-options to push nodes only' },
+    {
+      xep: 60,
+      version: '1.26.0',
+      status: 'partial',
+      note: 'leaf nodes with open, presence, roster and whitelist access; no collections, authorize access model, pending subscriptions or leases',
+    },
     { xep: 357, version: '0.4.1', status: 'partial', note: 'the push service (pubsub/push) the app server sits behind' },
   ],
+  depends: ['roster'],
   config: z
     .object({
       push_service: z
@@ -62,9 +70,30 @@ export default defineModule({
         .min(1)
         .default('push')
         .describe('Domain of the embedded XEP-0357 push service: a label (push → push.<domain>) or a full domain'),
+      service: z
+        .string()
+        .min(1)
+        .default('pubsub')
+        .describe('Domain of the general publish-subscribe service: a label (pubsub → pubsub.<domain>) or a full domain'),
+      service_enabled: z.boolean().default(true).describe('Run the general publish-subscribe service'),
+      node_creation: z
+        .enum(['local', 'anyone', 'nobody'])
+        .default('local')
+        .describe("Who may create nodes on the general service: 'local' (accounts of this server), 'anyone' (remote users too) or 'nobody'"),
+      max_items: z.number().int().min(1).max(100_000).default(1000).describe("Most items a node of the general service keeps (what max_items 'max' means)"),
+      default_max_items: z.number().int().min(1).max(100_000).default(20).describe('Items a new node of the general service keeps unless configured otherwise'),
     })
     .strict(),
   setup(m) {
+    if (m.config.service_enabled) {
+      if (m.config.default_max_items > m.config.max_items) throw new Error('modules.pubsub.default_max_items is larger than max_items');
+      startService(m, m.service('roster'), {
+        domain: m.config.service,
+        nodeCreation: m.config.node_creation,
+        maxItems: m.config.max_items,
+        defaults: { max_items: m.config.default_max_items },
+      });
+    }
     const nodes = new NodeTable(m.store.map<NodeRecord>('nodes'));
     const component = m.component(m.config.push_service);
     let pushHandler: PushPublishHandler | undefined;
@@ -74,7 +103,8 @@ export default defineModule({
     for (const feature of PUBSUB_FEATURES) component.features.add(feature);
     m.discoItem(component.domain, 'Push notifications');
 
-    // How each kind of node takes a publish (general leaf nodes and PEP add their rules here).
+    // How each kind of node on the push service takes a publish (push nodes are the one kind there;
+    // leaf nodes live on pubsub.<domain> and in PEP, on the engine).
     const publishTo: { [K in NodeKind]: (request: PublishRequest, node: Extract<NodeRecord, { kind: K }>, from: Jid) => Promise<void> } = {
       async push(request, node, from) {
         // XEP-0357 §8: the secret is what keeps strangers from pushing to a device; a publish

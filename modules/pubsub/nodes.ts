@@ -1,7 +1,6 @@
-// The nodes of the pubsub service. Today there is one kind: push nodes (XEP-0357), each owned by an
-// app-server registration and guarded by a secret. General XEP-0060 leaf nodes and PEP nodes are
-// further kinds of the same record (community features): they add their own fields and their own
-// publish rules, and share the table, the lookup and the publish entry point.
+// The nodes of the push service (push.<domain>): push nodes (XEP-0357), each owned by an app-server
+// registration and guarded by a secret. They have no items and no subscribers, so they stay a kind
+// of their own here, while the leaf nodes of pubsub.<domain> and PEP are the engine's (store.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MapStore } from '../../server/module-api.js';
 

@@ -1,6 +1,7 @@
 // XEP-0357 Push Notifications, server part (0.4.1): remembers each device's push service and
 // publishes a summary to it when the device cannot be reached: while its stream-management session
-// hibernates (XEP-0198) and while the account has nothing online and messages go to offline storage.
+// hibernates (XEP-0198), while the account has nothing online and messages go to offline storage,
+// and, for devices with no session, when the archive (modules/mam) keeps a message delivered elsewhere.
 // Push-enabled sessions hibernate longer (`hibernation`) until their first push. Which stanzas push
 // and what the summary says: summary.ts; coalescing, retries and disabling: publisher.ts; the
 // account's push options (mod_push's urn:xmpp:push:options form): options.ts. docs/push-server.md
@@ -21,6 +22,19 @@ import { Publisher } from './publisher.js';
 /** The account's push services, for admin tools and other modules. */
 export interface PushService {
   enables(username: string): Promise<{ jid: string; node: string; resource: string; enabledAt: number }[]>;
+  /**
+   * The archive (modules/mam) kept a message for the account and delivered it to some of its
+   * sessions: devices with no session at all learn of it only from a push (as in Prosody's
+   * mod_cloud_notify); hibernated sessions push from their queue, live ones need none.
+   */
+  archived(username: string, stanza: XmlElement): void;
+  /**
+   * Pushes for a stanza another module judged worth it (MUC: a group chat message that mentions a
+   * member who is not in the room) to the account's devices whose session is not live, as for an
+   * offline message. `exceptResources`: devices left out (sessions the stanza is queued on already
+   * push for it themselves).
+   */
+  notify(username: string, stanza: XmlElement, options?: { exceptResources?: string[] }): Promise<void>;
 }
 
 declare module '../../server/module-api.js' {
@@ -108,6 +122,17 @@ export default defineModule({
     m.accountDiscoExtension(async (username, from) => (from.local === username && from.domain === m.host ? optionsForm(await optionsOf(username)) : undefined));
     m.provide('push', {
       enables: async (username) => (await store.list(username)).map(({ jid, node, resource, enabledAt }) => ({ jid, node, resource, enabledAt })),
+      archived: (username, stanza) => {
+        const event = worthPushing(stanza);
+        if (event) track(archivedPush(username, stanza, event));
+      },
+      notify: async (username, stanza, options = {}) => {
+        const event = worthPushing(stanza);
+        if (!event) return;
+        const pushed = offlinePush(username, stanza, event, options.exceptResources);
+        track(pushed);
+        await pushed;
+      },
     });
 
     // XEP-0357 §5: "the App Client sends an IQ-set to the user's bare JID with an <enable/> element".
@@ -260,13 +285,23 @@ export default defineModule({
       await publisher.notify(username, keys, event);
     }
 
-    async function offlinePush(username: string, stanza: XmlElement, event: PushEvent): Promise<void> {
+    async function offlinePush(username: string, stanza: XmlElement, event: PushEvent, exceptResources: string[] = []): Promise<void> {
       const seen = notified.get(stanza);
       const keys = (await store.list(username))
-        .filter((e) => m.sessions.get(`${username}@${m.host}`, e.resource)?.state !== 'live')
+        .filter((e) => !exceptResources.includes(e.resource) && m.sessions.get(`${username}@${m.host}`, e.resource)?.state !== 'live')
         .map((e) => enableKey(e.jid, e.node))
         .filter((key) => !seen?.has(`${username}\n${key}`));
       await publisher.notify(username, keys, event);
+    }
+
+    /** Devices whose resource has no session (not even a hibernated one) and were not told of the stanza yet. */
+    async function archivedPush(username: string, stanza: XmlElement, event: PushEvent): Promise<void> {
+      const seen = notified.get(stanza);
+      const keys = (await store.list(username))
+        .filter((e) => m.sessions.get(`${username}@${m.host}`, e.resource) === undefined)
+        .map((e) => enableKey(e.jid, e.node))
+        .filter((key) => !seen?.has(`${username}\n${key}`));
+      await notifyFor(username, keys, stanza, event);
     }
 
     /** After the first push, the session gets the normal resume timeout, counted from now. */

@@ -54,6 +54,18 @@ export interface XmlStreamEvents {
   stanza(el: XmlElement, ns: string): void;
   streamClose(): void;
   fault(condition: XmlFaultCondition, text: string): void;
+  /** With `containerDepth` > 0: an element between the root and the stanzas opened (attributes only, no children). */
+  containerOpen?(el: XmlElement, ns: string): void;
+  containerClose?(el: XmlElement): void;
+}
+
+export interface XmlStreamOptions {
+  /**
+   * Element levels below the root that are announced as containerOpen/containerClose instead of
+   * being built, so the stanzas are the elements below them: 0 for XMPP streams; 1 for an
+   * XEP-0227 file, whose <host> elements hold the <user> elements a reader wants one at a time.
+   */
+  containerDepth?: number;
 }
 
 class Fault extends Error {
@@ -102,6 +114,10 @@ export class XmlStreamParser {
   private seenContent = false;
 
   private stack: XmlElement[] = [];
+  /** Open containers (see XmlStreamOptions); their namespaces and scopes are on nsStack and scopeStack. */
+  private containers: ParsedElement[] = [];
+  /** See XmlStreamOptions; may be set from streamOpen, once the root says what the document is. */
+  containerDepth: number;
   private nsStack: string[] = [];
   private scopeStack: Scope[] = [];
   private contentNs = '';
@@ -121,7 +137,9 @@ export class XmlStreamParser {
   private pendingQuote = '';
   private pendingTail = '';
 
-  constructor(private readonly events: XmlStreamEvents, private readonly limits: XmlLimits = DEFAULT_XML_LIMITS) {}
+  constructor(private readonly events: XmlStreamEvents, private readonly limits: XmlLimits = DEFAULT_XML_LIMITS, options: XmlStreamOptions = {}) {
+    this.containerDepth = options.containerDepth ?? 0;
+  }
 
   /** Start a fresh XML document (stream restart after STARTTLS or SASL). Drops unparsed input. */
   reset(): void {
@@ -134,6 +152,7 @@ export class XmlStreamParser {
     this.rootClosed = false;
     this.seenContent = false;
     this.stack = [];
+    this.containers = [];
     this.nsStack = [];
     this.scopeStack = [];
     this.contentNs = '';
@@ -408,6 +427,12 @@ export class XmlStreamParser {
     if (close < 0) return false;
     const name = buf.slice(this.pos + 2, close).replace(/[ \t\r\n]+$/, '');
     const depth = this.stack.length;
+    if (depth === 0 && this.containers.length > 0) {
+      if (name !== this.containers[this.containers.length - 1]!.qname) throw new Fault('not-well-formed', `unmatched end tag ${name}`);
+      this.pos = close + 1;
+      this.closeContainer();
+      return true;
+    }
     if (depth === 0) {
       if (!this.started || this.rootClosed) throw new Fault('not-well-formed', 'unexpected end tag');
       if (name !== this.rootName) throw new Fault('not-well-formed', `unmatched end tag ${name}`);
@@ -454,7 +479,7 @@ export class XmlStreamParser {
   }
 
   private openElement(buf: string, start: number, close: number): void {
-    const depth = this.stack.length + (this.started ? 1 : 0);
+    const depth = this.stack.length + this.containers.length + (this.started ? 1 : 0);
     if (depth + 1 > this.limits.maxDepth) throw new Fault('policy-violation', `elements nested deeper than ${this.limits.maxDepth}`);
     TAG_NAME.lastIndex = start + 1;
     const nameMatch = TAG_NAME.exec(buf);
@@ -556,6 +581,16 @@ export class XmlStreamParser {
     }
     const el = new XmlElement(local, attrs) as ParsedElement;
     el.qname = qname;
+    if (this.stack.length === 0 && this.containers.length < this.containerDepth) {
+      this.containers.push(el);
+      this.nsStack.push(uri);
+      this.scopeStack.push(scope);
+      this.checkSize(buf, start, close + 1, 'start tag');
+      this.topStart = this.pos;
+      this.events.containerOpen?.(el, uri);
+      if (selfClosing) this.closeContainer();
+      return;
+    }
     if (this.stack.length === 0) this.topStart = start;
     else this.stack[this.stack.length - 1]!.children.push(el);
     this.stack.push(el);
@@ -574,6 +609,15 @@ export class XmlStreamParser {
       this.topStart = this.pos;
       this.events.stanza(el, ns);
     }
+  }
+
+  private closeContainer(): void {
+    const el = this.containers.pop()!;
+    this.nsStack.pop();
+    this.scopeStack.pop();
+    delete el.qname;
+    this.topStart = this.pos;
+    this.events.containerClose?.(el);
   }
 
   private checkSize(buf: string, start: number, end: number, what: string): void {

@@ -6,6 +6,8 @@ import { iqExpect, stanzaErrorPattern } from './module-helpers.js';
 const CARBONS = 'urn:xmpp:carbons:2';
 const FORWARD = 'urn:xmpp:forward:0';
 const ENABLE = `<iq type='set'><enable xmlns='${CARBONS}'/></iq>`;
+/** The message archive (modules/mam) numbers what romeo's account keeps; carbons carry the number (XEP-0313 §3.5). */
+const ARCHIVED = `<stanza-id xmlns='urn:xmpp:sid:0' by='romeo@localhost' id='{any}'/>`;
 const DISABLE = `<iq type='set'><disable xmlns='${CARBONS}'/></iq>`;
 
 /**
@@ -88,7 +90,7 @@ describe('carbons: sent copies (§8)', () => {
     r1.send(`<message to='juliet@localhost/balcony' type='chat' id='m1'><body>hi</body><thread>t1</thread></message>`);
     await juliet.expect(`<message from='romeo@localhost/r1' to='juliet@localhost/balcony' type='chat' id='m1'><body>hi</body></message>`);
     await r2.expect(
-      carbon('sent', 'r2', 'chat', `<message xmlns='jabber:client' from='romeo@localhost/r1' to='juliet@localhost/balcony' type='chat' id='m1'><body>hi</body><thread>t1</thread></message>`),
+      carbon('sent', 'r2', 'chat', `<message xmlns='jabber:client' from='romeo@localhost/r1' to='juliet@localhost/balcony' type='chat' id='m1'><body>hi</body><thread>t1</thread>${ARCHIVED}</message>`),
       { strict: true },
     );
     await nothingMore(150, r1, r2, r3);
@@ -139,9 +141,9 @@ describe('carbons: received copies (§7)', () => {
   test('chat to r1 → r1 gets the original, r2 a received copy, r3 nothing', async (t) => {
     const { r1, r2, r3, juliet } = await party(t);
     juliet.send(`<message to='romeo@localhost/r1' type='chat' id='j1'><body>wherefore</body></message>`);
-    await r1.expect(`<message from='juliet@localhost/balcony' to='romeo@localhost/r1' type='chat' id='j1'><body>wherefore</body></message>`, { strict: true });
+    await r1.expect(`<message from='juliet@localhost/balcony' to='romeo@localhost/r1' type='chat' id='j1'><body>wherefore</body>${ARCHIVED}</message>`, { strict: true });
     await r2.expect(
-      carbon('received', 'r2', 'chat', `<message xmlns='jabber:client' from='juliet@localhost/balcony' to='romeo@localhost/r1' type='chat' id='j1'><body>wherefore</body></message>`),
+      carbon('received', 'r2', 'chat', `<message xmlns='jabber:client' from='juliet@localhost/balcony' to='romeo@localhost/r1' type='chat' id='j1'><body>wherefore</body>${ARCHIVED}</message>`),
       { strict: true },
     );
     await nothingMore(150, r1, r2, r3);
@@ -155,7 +157,7 @@ describe('carbons: received copies (§7)', () => {
       await client.waitFor(`<presence from='${client.jid}'/>`);
     }
     juliet.send(`<message to='romeo@localhost' type='chat'><body>to bare</body></message>`);
-    await r1.waitFor(`<message from='juliet@localhost/balcony' to='romeo@localhost' type='chat'><body>to bare</body></message>`, { strict: true });
+    await r1.waitFor(`<message from='juliet@localhost/balcony' to='romeo@localhost' type='chat'><body>to bare</body>${ARCHIVED}</message>`, { strict: true });
     await r2.waitFor(carbon('received', 'r2', 'chat', `<message xmlns='jabber:client' from='juliet@localhost/balcony' to='romeo@localhost'><body>to bare</body></message>`));
     await new Promise((resolve) => setTimeout(resolve, 150));
     for (const client of [r1, r2, r3]) {

@@ -1,0 +1,80 @@
+// `herald import` and `herald export` as admins run them: the compiled CLI as a child process.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../bin/testing.js';
+import { fixture, loginImported, tempDir } from './pie-helpers.js';
+
+const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
+
+function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+function configIn(dir: string, domain: string): string {
+  const file = join(dir, 'herald.yml');
+  writeFileSync(file, `domain: ${domain}\ndata_dir: ./data\n`);
+  return file;
+}
+
+describe('herald import / herald export', () => {
+  test('import of an ejabberd export → summary on stdout; export → a file only its owner can read, importable again', async (t) => {
+    const dir = tempDir(t);
+    const config = configIn(dir, 'montague.example');
+    const imported = await run(['import', fixture('ejabberd/20240315-101500.xml'), '--config', config], dir);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /^Imported 3 accounts into montague\.example from 1 file in [\d.]+ s: 5 roster items, 1 pending subscription request, 1 vCard, 1 private XML namespace, 2 offline messages, 1 blocklist, 0 PEP nodes \(0 items\)\.$/m);
+    assert.match(imported.stdout, /2 accounts had SCRAM keys base64-encoded twice \(ejabberd's export\): decoded\./);
+
+    const exported = await run(['export', 'backup.xml', '--config', config], dir);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /^Exported 3 accounts of montague\.example to backup\.xml\.$/m);
+    assert.equal(statSync(join(dir, 'backup.xml')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(dir, 'backup.xml'), 'utf8'), /^<\?xml version='1\.0' encoding='UTF-8'\?>\n<server-data xmlns='urn:xmpp:pie:0'>\n  <host jid='montague\.example'>\n    <user name='benvolio'>/);
+    const again = await run(['export', 'backup.xml', '--config', config], dir);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /backup\.xml exists already/);
+
+    const other = tempDir(t);
+    const reimported = await run(['import', join(dir, 'backup.xml'), '--config', configIn(other, 'montague.example')], other);
+    assert.equal(reimported.code, 0, reimported.stderr);
+    assert.match(reimported.stdout, /^Imported 3 accounts/);
+  });
+
+  test('malformed file → exit 1, FILE:LINE and "Nothing was imported."', async (t) => {
+    const dir = tempDir(t);
+    const config = configIn(dir, 'localhost');
+    writeFileSync(join(dir, 'bad.xml'), `<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='localhost'>\n<user name='a' password='x'/>\n<user name='b'><query xmlns='jabber:iq:roster'></user>\n</host></server-data>\n`);
+    const result = await run(['import', 'bad.xml', '--config', config], dir);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `herald: bad.xml:4: unmatched end tag user (not-well-formed)\nNothing was imported.\n`);
+    const users = await run(['users', '--config', config], dir);
+    assert.equal(users.stdout, '');
+  });
+
+  test('import while the server runs → exit 1, asks to stop it; export works meanwhile', async (t) => {
+    const dir = tempDir(t);
+    const config = configIn(dir, 'localhost');
+    const server = await startServer(t, { dataDir: join(dir, 'data') });
+    await server.createUser('romeo', 'romeo-secret');
+    writeFileSync(join(dir, 'one.xml'), `<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='late' password='x'/></host></server-data>`);
+    const refused = await run(['import', 'one.xml', '--config', config], dir);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the database is in use by another process: stop Herald/);
+    const exported = await run(['export', '--config', config], dir);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /<user name='romeo'>/);
+    (await loginImported(server, 'romeo', 'romeo-secret')).close(); // the server was not disturbed
+  });
+});
