@@ -56,6 +56,8 @@ export function uploadHttp({ files, slotTimeout, fileExpiry, inlineTypes, log }:
     }
     uploading.add(slotId);
     try {
+      // The record read above may predate a PUT that finished while this one waited for it.
+      if ((await files.get(slotId))?.uploaded !== undefined) return refuse(res, 409, 'This slot has been used');
       await files.ensureRoot();
       await receive(req, files.partialPath(slotId), record.size);
       const done: UploadRecord = { ...record, uploaded: Date.now(), servedType: record.contentType ?? (type !== undefined && isMediaType(type) ? type : 'application/octet-stream') };

@@ -85,7 +85,8 @@ export default defineModule({
       // XEP-0363 §4 (example 7): a permanent refusal is cancel/not-allowed.
       if (from.domain !== m.host || from.local === '') throw stanzaError.notAllowed('Only users of this server may upload files');
       const { filename: rawName, size: rawSize } = payload.attrs;
-      const contentType = payload.attrs['content-type'];
+      // Converse.js sends content-type='' for a file the browser has no type for: the same as none.
+      const contentType = payload.attrs['content-type']?.trim() || undefined;
       // XEP-0363 §4: the request "MUST include the attributes filename and size".
       if (rawName === undefined || rawSize === undefined) throw stanzaError.badRequest("The request needs 'filename' and 'size'");
       const filename = sanitiseFilename(rawName);

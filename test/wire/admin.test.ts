@@ -63,6 +63,36 @@ describe('admin: who may', () => {
     assert.equal(await server.server.store.accounts.exists('localhost', 'mallory'), false);
   });
 
+  test('a non-admin running any admin command, even with a filled-in form → forbidden, and nothing happens', async (t) => {
+    const server = await startServer(t, ADMINS);
+    const romeo = await server.login('romeo', { resource: 'r1' });
+    const juliet = await server.login('juliet', { resource: 'r1' });
+    const forms: Record<string, string> = {
+      'add-user': `<field var='accountjid'><value>mallory@localhost</value></field><field var='password'><value>pw1234</value></field><field var='password-verify'><value>pw1234</value></field>`,
+      'delete-user': `<field var='accountjids'><value>juliet@localhost</value></field>`,
+      'change-user-password': `<field var='accountjid'><value>juliet@localhost</value></field><field var='password'><value>stolen</value></field>`,
+      'end-user-session': `<field var='accountjids'><value>juliet@localhost</value></field>`,
+      announce: `<field var='announcement'><value>Free pizza</value></field>`,
+      'get-online-users-list': `<field var='max_items'><value>none</value></field>`,
+      'get-online-users-num': '',
+      'get-registered-users-list': '',
+      'get-registered-users-num': '',
+      'user-stats': `<field var='accountjid'><value>juliet@localhost</value></field>`,
+    };
+    for (const [name, fields] of Object.entries(forms)) {
+      const form = fields === '' ? '' : `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${ADMIN}</value></field>${fields}</x>`;
+      await iqExpect(
+        romeo,
+        `<iq type='set' to='localhost' id='${name}'><command xmlns='${CMD}' node='${ADMIN}#${name}' action='execute'>${form}</command></iq>`,
+        `<iq type='error' id='${name}'>${stanzaErrorPattern('auth', 'forbidden')}</iq>`,
+      );
+    }
+    await juliet.expectNothing(150);
+    assert.equal(await server.server.store.accounts.exists('localhost', 'mallory'), false);
+    assert.equal(await canLogIn(server, 'juliet', 'stolen'), false);
+    assert.equal((await juliet.iq(`<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)).attrs.type, 'result', 'juliet is still online');
+  });
+
   test('an admin that is not a JID → startup fails naming admins', async (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'herald-admin-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -166,8 +196,9 @@ describe('admin: sessions and statistics', () => {
     const boss = await server.login('boss');
     const romeo = await server.login('romeo', { resource: 'r1' });
     const juliet = await server.login('juliet', { resource: 'r1' });
+    const julietPhone = await server.login('juliet', { resource: 'phone' });
     assert.equal(note(await run(boss, 'announce', { subject: 'Maintenance', announcement: ['Down at noon', 'for an hour'] })).type, 'info');
-    for (const client of [romeo, juliet]) {
+    for (const client of [romeo, juliet, julietPhone, boss]) {
       await client.waitFor(`<message type='headline' from='localhost'><subject>Maintenance</subject><body>Down at noon\nfor an hour</body></message>`);
     }
     assert.equal(note(await run(boss, 'announce', { announcement: ' ' })).type, 'error');

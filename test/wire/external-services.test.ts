@@ -58,6 +58,26 @@ describe('external_services: XEP-0215', () => {
     assert.equal(turns!.attrs.password, undefined, 'restricted: credentials only on request');
   });
 
+  test('two users at once → each gets credentials in their own name, and a shared secret verifies both', async (t) => {
+    const server = await startServer(t, { modules: SERVICES });
+    const romeo = await server.login('romeo');
+    const juliet = await server.login('juliet');
+    const turnOf = async (client: typeof romeo) =>
+      (await client.iq(`<iq type='get' to='localhost'><services xmlns='${EXTDISCO}' type='turn'/></iq>`))
+        .getChild('services', EXTDISCO)!
+        .getChildren('service')
+        .find((service) => service.attrs.host === 'turn.example.org')!;
+    const [forRomeo, forJuliet] = await Promise.all([turnOf(romeo), turnOf(juliet)]);
+    assertTurnRest(forRomeo, 'romeo@localhost');
+    assertTurnRest(forJuliet, 'juliet@localhost');
+    assert.notEqual(forRomeo.attrs.password, forJuliet.attrs.password);
+    // Credentials for one port only: the restricted turns service on 5349, not on another port.
+    const byPort = await romeo.iq(`<iq type='get' to='localhost'><credentials xmlns='${EXTDISCO}'><service host='turn.example.org' type='turns' port='5349'/></credentials></iq>`);
+    assertTurnRest(byPort.getChild('credentials', EXTDISCO)!.getChild('service')!, 'romeo@localhost');
+    const wrongPort = await romeo.iq(`<iq type='get' to='localhost'><credentials xmlns='${EXTDISCO}'><service host='turn.example.org' type='turns' port='443'/></credentials></iq>`);
+    assertMatches(wrongPort, `<iq type='error'>${stanzaErrorPattern('cancel', 'item-not-found')}</iq>`);
+  });
+
   test('services with a type → only that type', async (t) => {
     const server = await startServer(t, { modules: SERVICES });
     const romeo = await server.login('romeo');

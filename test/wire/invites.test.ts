@@ -20,10 +20,10 @@ const CMD = 'http://jabber.org/protocol/commands';
 const ROSTER = 'jabber:iq:roster';
 
 /** `herald invite ARGS` against the running test server's database; resolves with stdout, stderr and the exit code. */
-async function heraldInvite(t: { after(fn: () => unknown): void }, server: TestServer, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function heraldInvite(t: { after(fn: () => unknown): void }, server: TestServer, args: string[] = [], extraYaml = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-invite-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'herald.yml'), `domain: localhost\ndata_dir: ${JSON.stringify(server.dataDir)}\n`);
+  writeFileSync(join(dir, 'herald.yml'), `domain: localhost\ndata_dir: ${JSON.stringify(server.dataDir)}\n${extraYaml}`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, 'invite', '--config', 'herald.yml', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -81,17 +81,22 @@ async function rosterItem(client: XmppClient, jid: string) {
 }
 
 describe('invites: herald invite and pre-authenticated registration (XEP-0445)', () => {
-  test('a CLI token registers an account while registration is closed; the stream announces it', async (t) => {
+  test('a CLI token (printed as the xmpp: URI, then the landing link) registers an account while registration is closed; the stream announces it', async (t) => {
     const server = await startServer(t);
-    const result = await heraldInvite(t, server);
+    const result = await heraldInvite(t, server, ['--expires', '2h'], `modules:\n  invites:\n    landing_page: 'https://invite.example.org/{host}/#{token}'\n`);
     assert.equal(result.code, 0, result.stderr);
-    const uri = result.stdout.split('\n')[0]!;
-    assert.match(uri, /^xmpp:localhost\?register;preauth=[A-Za-z0-9]{24}$/);
+    const [uri, landing, rest] = result.stdout.split('\n');
+    assert.match(uri!, /^xmpp:localhost\?register;preauth=[A-Za-z0-9]{24}$/);
+    assert.equal(landing, `https://invite.example.org/localhost/#${tokenOf(uri!)}`);
+    assert.equal(rest, '');
     assert.match(result.stderr, /Valid for one new account, until \d{4}-\d\d-\d\dT/);
+    // --expires 2h: valid until two hours from now.
+    const until = Date.parse(/until (\S+?)\.? /.exec(result.stderr)?.[1] ?? '');
+    assert.ok(until > Date.now() + 119 * 60_000 && until <= Date.now() + 120 * 60_000 + 1000, result.stderr);
     const client = await encrypted(server);
     assert.ok(client.features?.getChild('register', 'urn:xmpp:ibr-token:0'));
     assert.ok(client.features?.getChild('register', NS.REGISTER_FEATURE));
-    await iqExpect(client, `<iq type='set' to='localhost' id='p1'><preauth xmlns='${PARS}' token='${tokenOf(uri)}'/></iq>`, `<iq type='result' id='p1'/>`);
+    await iqExpect(client, `<iq type='set' to='localhost' id='p1'><preauth xmlns='${PARS}' token='${tokenOf(uri!)}'/></iq>`, `<iq type='result' id='p1'/>`);
     const form = await client.iq(`<iq type='get'><query xmlns='${NS.REGISTER}'/></iq>`);
     assert.equal(form.attrs.type, 'result');
     assert.equal((await client.iq(registration('juliet', 'balcony-pw'))).attrs.type, 'result');
@@ -116,6 +121,16 @@ describe('invites: herald invite and pre-authenticated registration (XEP-0445)',
     await iqExpect(client, `<iq type='set' to='localhost' id='p2'><preauth xmlns='${PARS}' token='${token}'/></iq>`, `<iq type='error' id='p2'>${stanzaErrorPattern('cancel', 'item-not-found')}</iq>`);
     const again = await client.iq(registration('nurse', 'nurse-pw', `<preauth xmlns='${PARS}' token='${token}'/>`));
     assertMatches(again, `<iq type='error'>${stanzaErrorPattern('cancel', 'service-unavailable')}</iq>`);
+    assert.equal(await server.server.store.accounts.exists('localhost', 'nurse'), false);
+  });
+
+  test('two connections present the same token: the first registration wins, the second → service-unavailable', async (t) => {
+    const server = await startServer(t);
+    const { token } = await directToken(server);
+    const [one, two] = [await encrypted(server), await encrypted(server)];
+    for (const client of [one, two]) assert.equal((await client.iq(`<iq type='set' to='localhost'><preauth xmlns='${PARS}' token='${token}'/></iq>`)).attrs.type, 'result');
+    assert.equal((await one.iq(registration('juliet', 'balcony-pw'))).attrs.type, 'result');
+    assertMatches(await two.iq(registration('nurse', 'nurse-pw')), `<iq type='error'>${stanzaErrorPattern('cancel', 'service-unavailable')}</iq>`);
     assert.equal(await server.server.store.accounts.exists('localhost', 'nurse'), false);
   });
 

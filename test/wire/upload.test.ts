@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { existsSync, readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -46,6 +47,38 @@ function http(server: TestServer, method: string, url: string, options: { header
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** An HTTPS request to `url` itself (the slot's host and port), sent to 127.0.0.1; the test certificate is self-signed. */
+function https(method: string, url: string, options: { headers?: Record<string, string>; body?: Buffer } = {}): Promise<HttpAnswer> {
+  const { host, port, pathname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, method, path: pathname, headers: { Host: host, ...options.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** The slot id in a slot URL (…/upload/<id>/<name>). */
+function slotIdOf(url: string): string {
+  return new URL(url).pathname.split('/').at(-2)!;
+}
+
+/** The record the module keeps for a slot (undefined once deleted). */
+function slotRecord(server: TestServer, url: string): Promise<unknown> {
+  return server.server.store.map('localhost', 'upload', 'files').get('', slotIdOf(url));
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
 }
 
 function put(server: TestServer, slot: Slot, body: Buffer, contentType: string, extra: Record<string, string> = {}): Promise<HttpAnswer> {
@@ -145,6 +178,61 @@ describe('upload: slot, PUT, GET', () => {
   });
 });
 
+describe('upload: HTTPS, public URL, web clients', () => {
+  test('the slot URLs name the HTTPS listener: PUT, GET and HEAD over TLS, with CORS for a web page', async (t) => {
+    const server = await startServer(t);
+    const romeo = await server.login('romeo');
+    const juliet = await server.login('juliet');
+    const slot = await requestSlot(romeo, 'tls.png', PICTURE.length, 'image/png');
+    assert.equal(new URL(slot.put).port, String(server.server.ports.https));
+    const origin = { Origin: 'https://web.example' };
+    const uploaded = await https('PUT', slot.put, { headers: { ...slot.headers, ...origin, 'Content-Type': 'image/png', 'Content-Length': String(PICTURE.length) }, body: PICTURE });
+    assert.equal(uploaded.status, 201);
+    assert.equal(uploaded.headers['access-control-allow-origin'], '*', 'a browser may read the PUT answer');
+    // Juliet got the link in a message: the URL is all she needs.
+    romeo.send(`<message to='${juliet.jid}' type='chat'><body>${slot.get}</body><x xmlns='jabber:x:oob'><url>${slot.get}</url></x></message>`);
+    const link = (await juliet.waitFor(`<message type='chat'/>`)).getChildText('body')!;
+    const got = await https('GET', link, { headers: origin });
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.body, PICTURE);
+    assert.equal(got.headers['content-type'], 'image/png');
+    assert.equal(got.headers['content-length'], String(PICTURE.length));
+    assert.equal(got.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(got.headers['content-disposition']), /^inline; filename="tls\.png"/);
+    assert.equal(got.headers['access-control-allow-origin'], '*');
+    const head = await https('HEAD', link);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], String(PICTURE.length));
+    assert.equal(head.headers['content-type'], 'image/png');
+    assert.equal(head.body.length, 0);
+    // A second PUT over TLS is refused like one over plain HTTP.
+    assert.equal((await https('PUT', slot.put, { headers: { ...slot.headers, 'Content-Type': 'image/png', 'Content-Length': String(PICTURE.length) }, body: PICTURE })).status, 409);
+  });
+
+  test('base_url set → slot URLs under it (trailing slash dropped); the file still lands on /upload', async (t) => {
+    const server = await startServer(t, { modules: { upload: { base_url: 'https://files.example.org/xmpp/upload/' } } });
+    const romeo = await server.login('romeo');
+    const slot = await requestSlot(romeo, 'proxied.txt', 5, 'text/plain');
+    assert.match(slot.put, /^https:\/\/files\.example\.org\/xmpp\/upload\/[A-Za-z0-9_-]{24}\/proxied\.txt$/);
+    // The reverse proxy forwards …/xmpp/upload/<id>/<name> to Herald's /upload/<id>/<name>.
+    const local = `/upload/${slotIdOf(slot.put)}/proxied.txt`;
+    assert.equal((await put(server, { ...slot, put: local }, Buffer.from('hello'), 'text/plain')).status, 201);
+    assert.equal((await http(server, 'GET', local)).body.toString(), 'hello');
+  });
+
+  test("a request with content-type='' (Converse.js, a file of unknown type) → a slot; the file is served as application/octet-stream", async (t) => {
+    const server = await startServer(t);
+    const romeo = await server.login('romeo');
+    const body = Buffer.from('no idea what this is');
+    const slot = await requestSlot(romeo, 'mystery', body.length, '');
+    assert.equal((await http(server, 'PUT', slot.put, { headers: { ...slot.headers, 'Content-Type': '', 'Content-Length': String(body.length) }, body })).status, 201);
+    const got = await http(server, 'GET', slot.get);
+    assert.equal(got.headers['content-type'], 'application/octet-stream');
+    assert.match(String(got.headers['content-disposition']), /^attachment; /);
+    assert.deepEqual(got.body, body);
+  });
+});
+
 describe('upload: refusals', () => {
   test('a file over max_file_size → modify/not-acceptable with <file-too-large> giving the limit', async (t) => {
     const server = await startServer(t, { modules: { upload: { max_file_size: 1000 } } });
@@ -209,6 +297,18 @@ describe('upload: refusals', () => {
     assert.equal((await http(server, 'GET', slot.get)).body.toString(), 'hello, world');
   });
 
+  test('two PUTs at once on one slot → one 201, the other 409; the file is the winner\'s, whole', async (t) => {
+    const server = await startServer(t);
+    const romeo = await server.login('romeo');
+    const first = Buffer.alloc(512 * 1024, 1);
+    const second = Buffer.alloc(512 * 1024, 2);
+    const slot = await requestSlot(romeo, 'race.bin', first.length, 'application/octet-stream');
+    const answers = await Promise.all([put(server, slot, first, 'application/octet-stream'), put(server, slot, second, 'application/octet-stream')]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [201, 409]);
+    const winner = answers[0]!.status === 201 ? first : second;
+    assert.deepEqual((await http(server, 'GET', slot.get)).body, winner);
+  });
+
   test('a slot not used within slot_timeout → 410 Gone', async (t) => {
     const server = await startServer(t, { modules: { upload: { slot_timeout: '150ms' } } });
     const romeo = await server.login('romeo');
@@ -253,6 +353,39 @@ describe('upload: expiry and deletion', () => {
     assert.equal((await http(server, 'GET', mine.get)).status, 404);
     assert.equal(existsSync(join(server.dataDir, 'upload', new URL(mine.get).pathname.split('/')[2]!)), false);
     assert.equal((await http(server, 'GET', hers.get)).status, 200);
+  });
+
+  test('expired files and void slots are swept without anyone asking (here: at start): files and records gone', async (t) => {
+    const server = await startServer(t, { modules: { upload: { file_expiry: '200ms', slot_timeout: '800ms' } } });
+    const romeo = await server.login('romeo');
+    const used = await requestSlot(romeo, 'used.txt', 4, 'text/plain');
+    assert.equal((await put(server, used, Buffer.from('used'), 'text/plain')).status, 201);
+    const unused = await requestSlot(romeo, 'unused.txt', 4, 'text/plain');
+    assert.ok(await slotRecord(server, used.get));
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    await server.restart();
+    await eventually(async () => (await slotRecord(server, used.get)) === undefined && (await slotRecord(server, unused.get)) === undefined, 'the sweep');
+    assert.equal(existsSync(join(server.dataDir, 'upload', slotIdOf(used.get))), false);
+    assert.deepEqual(await server.server.store.map('localhost', 'upload', 'quota').list('romeo'), []);
+  });
+
+  test("admin delete-user (XEP-0133) deletes the account's files and their records; the owner's other slots too", async (t) => {
+    const server = await startServer(t, { config: { admins: ['boss@localhost'] } });
+    const boss = await server.login('boss');
+    const romeo = await server.login('romeo');
+    const slot = await requestSlot(romeo, 'gone.txt', 4, 'text/plain');
+    const open = await requestSlot(romeo, 'open.txt', 4, 'text/plain');
+    assert.equal((await put(server, slot, Buffer.from('gone'), 'text/plain')).status, 201);
+    const answer = await boss.iq(
+      `<iq type='set' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#delete-user' action='execute'>` +
+        `<x xmlns='jabber:x:data' type='submit'><field var='accountjids'><value>romeo@localhost</value></field></x></command></iq>`,
+    );
+    assert.equal(answer.getChild('command', 'http://jabber.org/protocol/commands')?.getChild('note')?.attrs.type, 'info', answer.toString());
+    assert.equal((await http(server, 'GET', slot.get)).status, 404);
+    assert.equal(existsSync(join(server.dataDir, 'upload', slotIdOf(slot.get))), false);
+    assert.equal(await slotRecord(server, slot.get), undefined);
+    assert.equal(await slotRecord(server, open.get), undefined);
+    assert.equal((await put(server, open, Buffer.from('open'), 'text/plain')).status, 404);
   });
 
   test('quota space comes back when a file expires', async (t) => {
