@@ -57,6 +57,8 @@ export function checkAffiliationChange(room: Room, actorBare: string, targetBare
   if (targetBare === actorBare && affiliation === 'outcast' && AFFILIATION_RANK[actor] >= ADMIN) {
     throw stanzaError.conflict('You cannot ban yourself', { by: room.address });
   }
+  // Prosody: a server administrator stays an owner (server_admins_are_owners); other affiliations cannot stick.
+  if (affiliation !== 'owner' && room.isServerAdmin(targetBare)) throw stanzaError.notAcceptable('Server administrators are owners of every room', { by: room.address });
   if (actor === 'owner') return; // §5.2.1: owners may edit every list
   if (actor !== 'admin') throw stanzaError.forbidden('Only admins and owners may change affiliations', { by: room.address });
   // §5.2.1: admins edit the member and ban lists, and only for users below them.

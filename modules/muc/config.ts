@@ -24,6 +24,10 @@ export const mucConfigSchema = z
     max_nick_length: z.number().int().min(1).max(1023).default(64).describe('Longest room nickname, in characters'),
     max_subject_length: z.number().int().min(1).max(100_000).default(1024).describe('Longest room subject, in characters'),
     max_history: z.number().int().min(0).max(1000).default(100).describe('Upper bound for a room\'s history length (messages sent to joining occupants)'),
+    server_admins_are_owners: z
+      .boolean()
+      .default(true)
+      .describe('Server administrators (config admins) are owners of every room: they may configure, moderate and destroy any room (Prosody\'s component_admins_as_room_owners)'),
     push_all_messages: z
       .boolean()
       .default(false)

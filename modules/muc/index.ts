@@ -2,7 +2,9 @@
 // until configured), persistent rooms kept across restarts, roles and affiliations with the admin
 // and owner use cases, history, subject, private messages, mediated invitations (and XEP-0249
 // direct ones, which are client to client and need nothing here), voice requests, XEP-0410
-// self-ping answered by the service, and status 332/333 removals. Where XEP-0045 is loose Herald
+// self-ping answered by the service, status 332/333 removals, occupants leaving when their session
+// ends for good, deleted accounts losing their affiliations, and server administrators as owners
+// of every room (Prosody's component_admins_as_room_owners). Where XEP-0045 is loose Herald
 // does what Prosody's mod_muc does. Rooms are processed one stanza at a time (a queue per room), so
 // what occupants see comes in the order the room acted. Messages go to the archive through the
 // 'muc:message' hook and MAM IQs to rooms through the 'mam' service (modules/mam/rooms.ts).
@@ -18,7 +20,7 @@ import { defaultRoomConfig, mucConfigSchema } from './config.js';
 import type { MucContext } from './context.js';
 import { Room, type RoomHost } from './room.js';
 import { RoomStorage } from './storage.js';
-import { handlePresence, removeForError } from './presence.js';
+import { forgetAccount, handlePresence, removeForError, sessionEnded } from './presence.js';
 import { handleMessage } from './messages.js';
 import { roomIq } from './iq.js';
 import { serviceItems } from './disco.js';
@@ -77,7 +79,7 @@ export default defineModule({
       }
     };
 
-    const host: RoomHost = { deliver };
+    const host: RoomHost = { deliver, isServerAdmin: (bare) => m.config.server_admins_are_owners && m.server.admins.has(bare) };
     for (const { name, record, history } of await storage.loadAll()) {
       const room = new Room(makeJid(name, component.domain), { ...defaultRoomConfig(m.config), ...record.config }, host, record);
       if (history) room.history.load(history);
@@ -134,6 +136,37 @@ export default defineModule({
           room.removeOccupant(occupant);
         }
       }
+    });
+
+    // A session that ended for good leaves every room it is in (presence.ts, sessionEnded).
+    m.on('session:closed', ({ session }) => {
+      const real = session.fullJid;
+      // A new bind of the same resource replaced it: the occupant JID belongs to the new session now.
+      const successor = m.sessions.get(session.bareJid, session.resource);
+      if (successor && successor !== session) return;
+      for (const [name, room] of rooms) {
+        if (!room.occupantByReal(real)) continue;
+        inRoom(name, async () => {
+          const current = rooms.get(name);
+          if (current) sessionEnded(current, real);
+        }).catch((err: unknown) => m.log.error({ err, room: room.address }, 'leaving a room for a closed session failed'));
+      }
+    });
+
+    // A deleted account keeps no affiliation anywhere and leaves the rooms it is in (presence.ts, forgetAccount).
+    m.on('user:deleted', async ({ username }) => {
+      const bare = makeJid(username, m.host).bareString;
+      const concerned = [...rooms].filter(([, room]) => room.affiliations.has(bare) || room.occupantsOf(bare).length > 0).map(([name]) => name);
+      for (const name of concerned) {
+        await inRoom(name, async () => {
+          const room = rooms.get(name);
+          if (!room || !forgetAccount(room, bare)) return;
+          await ctx.save(room);
+          // Nobody can configure or destroy a room without owners: say so, for a server admin to act.
+          if (room.withAffiliation('owner').length === 0) m.log.warn({ room: room.address }, 'room left without owners by an account deletion');
+        });
+      }
+      if (concerned.length > 0) m.log.info({ rooms: concerned.length }, 'affiliations of a deleted account removed');
     });
 
     m.provide('muc', {

@@ -1,10 +1,11 @@
 // Presence to a room: entering (XEP-0045 §7.2, creating the room when it does not exist, §10.1),
-// presence updates (§7.7), nick changes (§7.6), exiting (§7.14), and removal of occupants whose
-// session is gone (§12.1, status 333). Several sessions of one account may share a nick (§7.2.9);
+// presence updates (§7.7), nick changes (§7.6), exiting (§7.14, also for a session that ended for
+// good), removal of occupants whose session is gone (§12.1, status 333), and the occupants and
+// affiliation of a deleted account. Several sessions of one account may share a nick (§7.2.9);
 // such a shared nick cannot be changed (not-acceptable), which keeps the bookkeeping simple.
 import { x, type Jid, type RouteEvent, type XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
-import { stanzaError } from '../../server/errors.js';
+import { StanzaError, stanzaError } from '../../server/errors.js';
 import { roomError, type MucContext } from './context.js';
 import { parseHistoryRequest } from './history.js';
 import { stripMucPayloads, type Room } from './room.js';
@@ -25,8 +26,16 @@ export async function handlePresence(ctx: MucContext, { stanza, from, to }: Rout
     return changeNick(ctx, room, occupant, real, stanza, to);
   }
   // §7.2.1: "If the user does not specify a room nickname ... the service MUST return a <jid-malformed/> error".
-  if (to.resource === '') throw stanzaError.jidMalformed('A nickname is required to enter the room', { by: to.bareString });
-  await join(ctx, room, from, to, stanza);
+  try {
+    if (to.resource === '') throw stanzaError.jidMalformed('A nickname is required to enter the room', { by: to.bareString });
+    await join(ctx, room, from, to, stanza);
+  } catch (err) {
+    if (!(err instanceof StanzaError) || !stanza.getChild('x', NS.MUC)) throw err;
+    // §7.2 (every "Service Denies Access" example): the error presence carries the join's
+    // <x xmlns='http://jabber.org/protocol/muc'/> back (without the password), so the client can
+    // tell a refused join from other presence errors — slixmpp, for one, only does so by it.
+    ctx.route(x('presence', { type: 'error', id: stanza.attrs.id, from: to.toString(), to: real }, x('x', { xmlns: NS.MUC }), err.toElement()));
+  }
 }
 
 async function join(ctx: MucContext, existing: Room | undefined, from: Jid, to: Jid, stanza: XmlElement): Promise<void> {
@@ -169,6 +178,35 @@ function leave(room: Room, occupant: Occupant, real: string, stanza: XmlElement)
     return;
   }
   room.publicise(occupant, { unavailable, prevRole }, [real]);
+}
+
+/**
+ * §7.14 for a session that ended for good (closed, or hibernated past its resume window): it leaves
+ * as if it had sent unavailable presence, like Prosody's mod_muc on a session closing. The presence
+ * module sends that presence too (RFC 6121 §4.6.3, directed presence), but this does not depend on
+ * its bookkeeping; whichever comes second finds the occupant gone. A hibernated session stays in
+ * (XEP-0198: resumption is meant to keep it there).
+ */
+export function sessionEnded(room: Room, real: string): void {
+  const occupant = room.occupantByReal(real);
+  if (occupant) leave(room, occupant, real, x('presence', { type: 'unavailable' }));
+}
+
+/**
+ * An account of this server was deleted: its affiliation (and with it a reserved nick) is
+ * forgotten, so whoever registers the name later inherits no ownership, membership or ban, and
+ * anything of it still in the room leaves (others see affiliation and role none). True when the
+ * stored record changed.
+ */
+export function forgetAccount(room: Room, bare: string): boolean {
+  const changed = room.affiliations.delete(bare);
+  for (const occupant of [...room.occupants.values()]) {
+    if (occupant.bareJid !== bare) continue;
+    const prevRole = occupant.role;
+    const sessions = room.removeOccupant(occupant);
+    room.publicise(occupant, { unavailable: x('presence', { type: 'unavailable' }), prevRole }, sessions);
+  }
+  return changed;
 }
 
 /**

@@ -23,6 +23,8 @@ import {
 export interface RoomHost {
   /** Sends to a real JID; false when it is a session of ours that is gone (the occupant is a ghost). */
   deliver(to: string, stanza: XmlElement): boolean;
+  /** Server administrators who count as owners of every room (config server_admins_are_owners). */
+  isServerAdmin?(bareJid: string): boolean;
 }
 
 /** How an occupant's presence goes out (the item's extras and the status codes). */
@@ -85,12 +87,21 @@ export class Room {
 
   // ---- affiliations and roles ----
 
-  /** §9.2: a ban of a whole domain applies to every user of it. */
+  /**
+   * §9.2: a ban of a whole domain applies to every user of it. Server administrators are owners of
+   * every room (Prosody's component_admins_as_room_owners), so a room always has someone who may
+   * configure or destroy it, also after its only owner's account was deleted.
+   */
   affiliationOf(bareJid: string): Affiliation {
+    if (this.isServerAdmin(bareJid)) return 'owner';
     const direct = this.affiliations.get(bareJid)?.affiliation;
     if (direct) return direct;
     const at = bareJid.indexOf('@');
     return at >= 0 && this.affiliations.get(bareJid.slice(at + 1))?.affiliation === 'outcast' ? 'outcast' : 'none';
+  }
+
+  isServerAdmin(bareJid: string): boolean {
+    return this.host.isServerAdmin?.(bareJid) ?? false;
   }
 
   withAffiliation(affiliation: Affiliation): [string, AffiliationData][] {

@@ -58,6 +58,11 @@ export class CheckReport {
     this.record({ group: this.group, name, status: 'skipped', ms: 0, detail: reason });
   }
 
+  /** Records a check that ran elsewhere (a Python script reporting its own checks, slixmpp.ts). */
+  add(result: { name: string; status: CheckStatus; ms: number; detail?: string }): void {
+    this.record({ group: this.group, ...result });
+  }
+
   note(text: string): void {
     this.notes.push(text);
     console.log(`  note  ${text}`);

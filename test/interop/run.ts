@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const SUITES: { name: string; script: string; what: string }[] = [
-  { name: 'slixmpp', script: join(here, 'slixmpp.js'), what: 'an independent client (Debian python3-slixmpp) against Herald' },
+  { name: 'slixmpp', script: join(here, 'slixmpp.js'), what: 'an independent client (Debian python3-slixmpp) against Herald: core, MUC, MAM, PEP, upload' },
   { name: 'prosody', script: join(here, 'prosody/index.js'), what: 'federation, push and the app server component with a real Prosody' },
 ];
 

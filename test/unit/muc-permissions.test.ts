@@ -7,6 +7,7 @@ import { parseXml } from '../../server/xml/parser.js';
 import { Room } from '../../modules/muc/room.js';
 import { checkAffiliationChange, checkOwnersRemain, checkRoleChange } from '../../modules/muc/affiliations.js';
 import { defaultRoomConfig, mucConfigSchema } from '../../modules/muc/config.js';
+import { forgetAccount } from '../../modules/muc/presence.js';
 import { StanzaError } from '../../server/errors.js';
 import type { Affiliation, Occupant, Role } from '../../modules/muc/types.js';
 
@@ -107,5 +108,38 @@ describe('muc: default roles', () => {
     const r = room({ 'evil.example': 'outcast' });
     assert.equal(r.affiliationOf('mallory@evil.example'), 'outcast');
     assert.equal(r.affiliationOf('alice@good.example'), 'none');
+  });
+});
+
+describe('muc: server administrators and deleted accounts', () => {
+  const withAdmins = (admins: string[]) => {
+    const r = new Room(parseJid('room@conference.localhost'), defaultRoomConfig(mucConfigSchema.parse({})), { deliver: () => true, isServerAdmin: (bare) => admins.includes(bare) });
+    r.affiliations.set('o@x', { affiliation: 'owner' });
+    r.affiliations.set('boss.example', { affiliation: 'outcast' });
+    return r;
+  };
+
+  test('a server administrator is an owner of every room, a domain ban notwithstanding; others are unaffected', () => {
+    const r = withAdmins(['root@boss.example']);
+    assert.equal(r.affiliationOf('root@boss.example'), 'owner');
+    assert.equal(r.affiliationOf('other@boss.example'), 'outcast');
+    assert.deepEqual(r.withAffiliation('owner').map(([jid]) => jid), ['o@x'], 'the stored lists are unchanged');
+  });
+
+  test('making a server administrator anything but owner → not-acceptable (Prosody); owner is fine', () => {
+    const r = withAdmins(['root@boss.example']);
+    assert.equal(outcome(() => checkAffiliationChange(r, 'o@x', 'root@boss.example', 'member')), 'not-acceptable');
+    assert.equal(outcome(() => checkAffiliationChange(r, 'o@x', 'root@boss.example', 'outcast')), 'not-acceptable');
+    assert.equal(outcome(() => checkAffiliationChange(r, 'o@x', 'root@boss.example', 'owner')), 'ok');
+  });
+
+  test('forgetAccount drops the affiliation (true) and takes the account out of the room; a stranger changes nothing (false)', () => {
+    const r = room({ 'o@x': 'owner', 'm@x': 'member' }, [['Mem', 'm@x', 'participant'], ['Own', 'o@x', 'moderator']]);
+    assert.equal(forgetAccount(r, 'm@x'), true);
+    assert.equal(r.affiliationOf('m@x'), 'none');
+    assert.equal(r.occupants.has('Mem'), false);
+    assert.equal(r.occupantByReal('m@x/r'), undefined);
+    assert.equal(forgetAccount(r, 'nobody@x'), false);
+    assert.deepEqual([...r.occupants.keys()], ['Own']);
   });
 });

@@ -191,6 +191,19 @@ describe('muc: sessions, nicks and presence', () => {
     await juliet!.expect(`<message from='${roomJid('clash', 'Juliet')}'><body>still Juliet</body></message>`);
   });
 
+  test("nick change to a nick another member reserved → conflict; the member who reserved it may take it", async () => {
+    const [romeo, juliet, nurse] = await users(server, 'ss9', 'ss9j', 'ss9n');
+    await createRoom(romeo!, 'reservations', 'Romeo');
+    assertMatches(await adminSet(romeo!, 'reservations', `affiliation='member' jid='ss9j@localhost' nick='Jules'`), `<iq type='result'/>`);
+    await enter(nurse!, 'reservations', 'Nurse');
+    nurse!.send(`<presence to='${roomJid('reservations', 'Jules')}'/>`);
+    await nurse!.expect(`<presence type='error' from='${roomJid('reservations', 'Jules')}'>${err('cancel', 'conflict')}</presence>`);
+    await enter(juliet!, 'reservations', 'Juliet');
+    juliet!.send(`<presence to='${roomJid('reservations', 'Jules')}'/>`);
+    await juliet!.waitFor(`<presence from='${roomJid('reservations', 'Jules')}'><x xmlns='${MUC_USER}'><item affiliation='member'/><status code='110'/></x></presence>`);
+    await presenceFrom(nurse!, 'reservations', 'Jules');
+  });
+
   test('a presence update (show, status) reaches every occupant', async () => {
     const [romeo, juliet] = await users(server, 'ss4', 'ss4j');
     await createRoom(romeo!, 'moods', 'Romeo');

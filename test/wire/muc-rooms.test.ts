@@ -9,6 +9,7 @@ import { assertMatches, iqExpect } from './module-helpers.js';
 import {
   DISCO_INFO,
   DISCO_ITEMS,
+  MUC,
   MUC_OWNER,
   MUC_USER,
   SERVICE,
@@ -94,7 +95,7 @@ describe('muc: creating rooms', () => {
     const [romeo, juliet] = await users(server, 'cr2', 'cr2j');
     await enter(romeo!, 'locked', 'Romeo');
     juliet!.send(enterStanza('locked', 'Juliet'));
-    await juliet!.expect(`<presence type='error' from='${roomJid('locked', 'Juliet')}'>${err('cancel', 'item-not-found')}</presence>`);
+    await juliet!.expect(`<presence type='error' from='${roomJid('locked', 'Juliet')}'><x xmlns='${MUC}'/>${err('cancel', 'item-not-found')}</presence>`);
     await iqExpect(romeo!, `<iq type='set' to='${roomJid('locked')}'><query xmlns='${MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`, `<iq type='result'/>`);
     const { self } = await enter(juliet!, 'locked', 'Juliet');
     assertMatches(self, `<presence><x xmlns='${MUC_USER}'><item affiliation='none' role='participant'/></x></presence>`);
@@ -217,6 +218,41 @@ describe('muc: configuration changes and destruction', () => {
     await juliet!.waitFor(`<message type='groupchat' from='${roomJid('changing')}'><x xmlns='${MUC_USER}'><status code='104'/></x></message>`);
     assertMatches(await configure(romeo!, 'changing', { enablelogging: '0' }), `<iq type='result'/>`);
     await juliet!.waitFor(`<message type='groupchat' from='${roomJid('changing')}'><x xmlns='${MUC_USER}'><status code='171'/></x></message>`);
+  });
+
+  test('173 when the room turns semi-anonymous again, 170 when logging is turned back on; a form that changes nothing says nothing', async () => {
+    const [romeo, juliet] = await users(server, 'cc6', 'cc6j');
+    await createRoom(romeo!, 'turning', 'Romeo', { whois: 'anyone', enablelogging: '0' });
+    await enter(juliet!, 'turning', 'Juliet');
+    assertMatches(await configure(romeo!, 'turning', { whois: 'moderators' }), `<iq type='result'/>`);
+    const semi = await juliet!.waitFor(`<message type='groupchat' from='${roomJid('turning')}'><x xmlns='${MUC_USER}'/></message>`);
+    assert.deepEqual(statusCodes(semi), ['173']);
+    assertMatches(await configure(romeo!, 'turning', { enablelogging: '1' }), `<iq type='result'/>`);
+    const logged = await juliet!.waitFor(`<message type='groupchat' from='${roomJid('turning')}'><x xmlns='${MUC_USER}'/></message>`);
+    assert.deepEqual(statusCodes(logged), ['170']);
+    assertMatches(await configure(romeo!, 'turning', { enablelogging: '1' }), `<iq type='result'/>`);
+    await juliet!.expectNothing(150);
+    // A newcomer to the room, now logged and semi-anonymous, gets 170 and no 100.
+    const [nurse] = await users(server, 'cc6n');
+    const { self } = await enter(nurse!, 'turning', 'Nurse');
+    assert.deepEqual(statusCodes(self), ['110', '170']);
+  });
+
+  test('a hidden, password-protected, members-only room says so in disco#info; the owner may turn it public again', async () => {
+    const [romeo, juliet] = await users(server, 'cc7', 'cc7j');
+    await createRoom(romeo!, 'secretive', 'Romeo', { publicroom: '0', roomsecret: 'tybalt', membersonly: '1' });
+    const list = await features(juliet!, 'secretive');
+    for (const f of ['muc_hidden', 'muc_passwordprotected', 'muc_membersonly', 'muc_temporary', 'muc_semianonymous']) assert.ok(list.includes(f), `${f} in ${list.join(' ')}`);
+    // A member still needs the password.
+    assertMatches(await adminSet(romeo!, 'secretive', `affiliation='member' jid='cc7j@localhost'`), `<iq type='result'/>`);
+    juliet!.send(enterStanza('secretive', 'Juliet'));
+    await juliet!.expect(`<presence type='error' from='${roomJid('secretive', 'Juliet')}'>${err('auth', 'not-authorized')}</presence>`);
+    await enter(juliet!, 'secretive', 'Juliet', { password: 'tybalt' });
+    assertMatches(await configure(romeo!, 'secretive', { publicroom: '1', passwordprotectedroom: '0' }), `<iq type='result'/>`);
+    const now = await features(juliet!, 'secretive');
+    for (const f of ['muc_public', 'muc_unsecured']) assert.ok(now.includes(f), `${f} in ${now.join(' ')}`);
+    const items = await juliet!.iq(`<iq type='get' to='${SERVICE}'><query xmlns='${DISCO_ITEMS}'/></iq>`);
+    assert.ok(items.getChild('query')!.getChildren('item').some((i) => i.attrs.jid === roomJid('secretive')), items.toString());
   });
 
   test('a room turned members-only removes non-members with status 322', async () => {
