@@ -36,6 +36,10 @@ export default defineModule({
     const pep = m.service('pep');
     const privateXml = m.service('private');
     const serial = keyedSerial();
+    // A client that creates the nodes without publish-options still gets private nodes that keep
+    // every bookmark (the PEP defaults, presence access and one item, would leak and lose them).
+    pep.setNodeDefaults(NS_BOOKMARKS, BOOKMARKS_NODE);
+    pep.setNodeDefaults(NS_LEGACY, LEGACY_NODE);
 
     if (m.config.compat) {
       m.accountFeature(`${NS_BOOKMARKS}#compat`);

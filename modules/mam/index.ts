@@ -3,7 +3,8 @@
 // (rules.ts says which), once per message however many resources or carbons see it: a message is
 // archived where it is routed — for its recipient in the routing interceptors, before delivery, so
 // the delivered stanza carries its <stanza-id/>; for its sender as it leaves the client ('stanza:in').
-// Queries page with XEP-0059 (store.ts, query.ts); preferences decide what is kept (prefs.ts);
+// Queries page with XEP-0059 (store.ts, query.ts), in urn:xmpp:mam:2 and, for older clients, the
+// otherwise identical urn:xmpp:mam:1 (rules.ts); preferences decide what is kept (prefs.ts);
 // retention deletes the oldest messages. Rooms of the MUC module keep their archive here too
 // (rooms.ts). Devices with push enabled and no session learn of archived messages delivered to the
 // account's other sessions through the push module. docs/mam.md explains it for admins and clients.
@@ -15,7 +16,7 @@ import { Priority, defineModule, duration, tryParseJid, x } from '../../server/m
 import type { HookResult, IqRequest, Jid, MaybePromise, RouteEvent, Session, XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import { dateTime } from '../../server/protocol/xep0082.js';
-import { NS_MAM, NS_MAM_EXTENDED, NS_MAM_GROUPCHAT_FIELD, archivable, withStanzaId, withoutForgedIds } from './rules.js';
+import { NS_MAM, NS_MAM_1, NS_MAM_EXTENDED, NS_MAM_GROUPCHAT_FIELD, USER_ARCHIVE_NAMESPACES, archivable, withStanzaId, withoutForgedIds, type MamNamespace } from './rules.js';
 import { DEFAULT_POLICIES, buildPrefs, decide, parsePrefs, type Prefs } from './prefs.js';
 import { finElement, parseQuery, queryForm, readStored, resultMessage } from './query.js';
 import { MessageArchive, newArchiveId, type ArchivePage, type StoredMessage } from './store.js';
@@ -46,7 +47,7 @@ declare module '../../server/module-api.js' {
 export default defineModule({
   name: 'mam',
   xeps: [
-    { xep: 313, version: '1.1.3', status: 'complete', note: 'user and MUC archives, #extended; groupchat messages are not kept in user archives' },
+    { xep: 313, version: '1.1.3', status: 'complete', note: 'user and MUC archives, #extended, metadata; user archives also answer urn:xmpp:mam:1; groupchat messages are not kept in user archives' },
     { xep: 359, version: '0.7.0', status: 'partial', note: 'stanza-id on archived messages (forged ones removed); origin-id passes untouched' },
     { xep: 441, version: '0.2.0', status: 'complete', note: 'without the ad-hoc configuration command' },
     { xep: 59, version: '1.0', status: 'partial', note: 'MAM paging; <index/> is ignored' },
@@ -73,6 +74,7 @@ export default defineModule({
 
     // §7 "Determining support": the archive's JID, the account's bare JID, announces it. XEP-0359 §6.
     m.accountFeature(NS_MAM);
+    m.accountFeature(NS_MAM_1); // older clients (rules.ts)
     m.accountFeature(NS_MAM_EXTENDED);
     m.accountFeature(NS_MAM_GROUPCHAT_FIELD);
     m.accountFeature(NS.STANZA_ID);
@@ -88,7 +90,8 @@ export default defineModule({
       const own = e.to.bareString;
       // XEP-0359 §4: "the server MUST remove any <stanza-id/> ... with a 'by' attribute that matches" the archive.
       e.stanza = withoutForgedIds(e.stanza, own);
-      if (!archivable(e.stanza) || !goesToAccount(e)) return undefined;
+      // One archive per account of this host (the router may serve several hosts once `hosts:` arrives).
+      if (e.to.domain !== m.host || !archivable(e.stanza) || !goesToAccount(e)) return undefined;
       return archiveReceived(e).then(() => undefined);
     };
     m.on('message/bare', incoming, Priority.AFTER);
@@ -197,20 +200,21 @@ export default defineModule({
     // §4.1.5: an IQ get returns the supported fields. Only the account may read its archive
     // (§8.1 "authorized parties for a user's archive would likely include just the user"): 'self'
     // scope, so others get forbidden.
-    m.iq.get(NS_MAM, 'query', () => queryForm(), { scope: 'self' });
+    // Both namespaces (rules.ts: urn:xmpp:mam:1 differs in name only); each answers in its own.
+    for (const ns of USER_ARCHIVE_NAMESPACES) {
+      m.iq.get(ns, 'query', () => queryForm(ns), { scope: 'self' });
+      m.iq.set(ns, 'query', runQuery, { scope: 'self' });
+    }
 
-    m.iq.set(
-      NS_MAM,
-      'query',
-      async ({ stanza, payload, from, session, username }: IqRequest) => {
-        const query = parseQuery(payload);
-        const page = await archive.page(username, query, pageSize(query.rsm.max));
-        const resultFrom = stanza.attrs.to; // as the IQ was addressed (absent: the account itself)
-        const deliver = (message: XmlElement) => (session ? session.sendRaw(message) : m.route(message.withAttrs({ from: resultFrom ?? from.bareString })));
-        return answer(page, query, (item, message) => deliver(resultMessage({ to: from.toString(), from: resultFrom, queryId: query.queryId, id: item.key ?? '', stamp: item.stamp, message })));
-      },
-      { scope: 'self' },
-    );
+    async function runQuery({ stanza, payload, from, session, username }: IqRequest): Promise<XmlElement> {
+      const query = parseQuery(payload);
+      const page = await archive.page(username, query, pageSize(query.rsm.max));
+      const resultFrom = stanza.attrs.to; // as the IQ was addressed (absent: the account itself)
+      const deliver = (message: XmlElement) => (session ? session.sendRaw(message) : m.route(message.withAttrs({ from: resultFrom ?? from.bareString })));
+      return answer(page, query, (item, message) =>
+        deliver(resultMessage({ ns: query.ns, to: from.toString(), from: resultFrom, queryId: query.queryId, id: item.key ?? '', stamp: item.stamp, message })),
+      );
+    }
 
     // XEP-0313 1.x §5 (with #extended): the first and last messages of the archive.
     m.iq.get(NS_MAM, 'metadata', async ({ username }) => metadata(archive, username), { scope: 'self' });
@@ -224,7 +228,7 @@ export default defineModule({
      * Sends the page's messages in chronological order (§4.2), or newest first with <flip-page/>
      * (§4.3.4, which "only affects the order in which they are transmitted"), and returns the <fin/>.
      */
-    function answer(page: ArchivePage, query: { flip: boolean }, send: (item: ArchivePage['items'][number], message: XmlElement) => void): XmlElement {
+    function answer(page: ArchivePage, query: { flip: boolean; ns: MamNamespace }, send: (item: ArchivePage['items'][number], message: XmlElement) => void): XmlElement {
       const order = query.flip ? [...page.items].reverse() : page.items;
       for (const item of order) {
         const message = readStored(item.value.stanza);
@@ -233,24 +237,35 @@ export default defineModule({
       }
       const first = page.items[0];
       const last = page.items[page.items.length - 1];
-      return finElement({ complete: page.complete, first: first?.key, firstIndex: page.firstIndex, last: last?.key, count: page.count });
+      return finElement({ complete: page.complete, first: first?.key, firstIndex: page.firstIndex, last: last?.key, count: page.count }, query.ns);
     }
 
     // ---- preferences (XEP-0441) ----
 
-    m.iq.get(NS_MAM, 'prefs', async ({ username }) => buildPrefs((await prefsStore.get(username)) ?? defaultPrefs), { scope: 'self' });
-    m.iq.set(
-      NS_MAM,
-      'prefs',
-      async ({ payload, username }) => {
-        const prefs = parsePrefs(payload);
-        await prefsStore.set(username, prefs);
-        m.log.info({ user: username, default: prefs.default }, 'archive preferences changed');
-        // §2.1: "The server then replies with the applied preferences".
-        return buildPrefs(prefs);
-      },
-      { scope: 'self' },
-    );
+    for (const ns of USER_ARCHIVE_NAMESPACES) {
+      m.iq.get(ns, 'prefs', async ({ username }) => buildPrefs((await prefsStore.get(username)) ?? defaultPrefs, ns), { scope: 'self' });
+      m.iq.set(
+        ns,
+        'prefs',
+        async ({ payload, username }) => {
+          const prefs = parsePrefs(payload);
+          await prefsStore.set(username, prefs);
+          m.log.info({ user: username, default: prefs.default }, 'archive preferences changed');
+          // §2.1: "The server then replies with the applied preferences".
+          return buildPrefs(prefs, ns);
+        },
+        { scope: 'self' },
+      );
+    }
+
+    // ---- deleted accounts ----
+
+    // The account store deleted every row of the account already (AccountStore.delete); again here
+    // for a message whose archiving was under way meanwhile (archiveReceived checks that the account
+    // exists before it stores), so nothing of a deleted account outlives it.
+    m.on('user:deleted', async ({ username }) => {
+      await Promise.all([archive.deleteAll(username), prefsStore.delete(username)]);
+    });
 
     // ---- rooms, retention ----
 

@@ -3,7 +3,7 @@
 // Left out: the advanced ad-hoc configuration of §2.2 (urn:xmpp:mam#configure).
 import { x, tryParseJid, type Jid, type XmlElement } from '../../server/module-api.js';
 import { stanzaError } from '../../server/errors.js';
-import { NS_MAM } from './rules.js';
+import { NS_MAM, type MamNamespace } from './rules.js';
 
 export type DefaultPolicy = 'always' | 'roster' | 'never';
 export const DEFAULT_POLICIES = ['always', 'roster', 'never'] as const;
@@ -38,10 +38,10 @@ function jidList(list: XmlElement | undefined): string[] {
   return [...out];
 }
 
-/** §2.1: "The <always> and <never> MUST also be present (even if empty)". */
-export function buildPrefs(prefs: Prefs): XmlElement {
+/** §2.1: "The <always> and <never> MUST also be present (even if empty)". In the namespace asked in. */
+export function buildPrefs(prefs: Prefs, ns: MamNamespace = NS_MAM): XmlElement {
   const list = (name: string, jids: string[]) => x(name, null, ...jids.map((jid) => x('jid', null, jid)));
-  return x('prefs', { xmlns: NS_MAM, default: prefs.default }, list('always', prefs.always), list('never', prefs.never));
+  return x('prefs', { xmlns: ns, default: prefs.default }, list('always', prefs.always), list('never', prefs.never));
 }
 
 /**

@@ -7,7 +7,7 @@ import { buildForm, field, parseBoolean, parseForm, type DataForm } from '../../
 import { dateTime } from '../../server/protocol/xep0082.js';
 import { NS_RSM, buildRsm, parseRsm, type RsmRequest } from '../../server/protocol/xep0059.js';
 import { stanzaError } from '../../server/errors.js';
-import { NS_MAM } from './rules.js';
+import { NS_MAM, NS_MAM_1, type MamNamespace } from './rules.js';
 
 const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 
@@ -15,6 +15,8 @@ const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 const MAX_IDS = 1000;
 
 export interface MamQuery {
+  /** The namespace the query came in (urn:xmpp:mam:1 or :2): results and <fin/> answer in it. */
+  ns: MamNamespace;
   queryId: string | undefined;
   with: Jid | undefined;
   /** ms since the epoch, inclusive. */
@@ -30,6 +32,7 @@ export interface MamQuery {
 /** Reads a query (§4.1); bad values are bad-request, unknown fields feature-not-implemented. */
 export function parseQuery(payload: XmlElement): MamQuery {
   const query: MamQuery = {
+    ns: payload.attrs.xmlns === NS_MAM_1 ? NS_MAM_1 : NS_MAM,
     queryId: payload.attrs.queryid,
     with: undefined,
     start: undefined,
@@ -53,7 +56,7 @@ function readForm(form: DataForm, query: MamQuery): void {
     switch (name) {
       case 'FORM_TYPE':
         // §4.1: "The hidden FORM_TYPE field MUST be set to this protocol's namespace".
-        if (value !== NS_MAM) throw stanzaError.badRequest(`FORM_TYPE must be ${NS_MAM}`);
+        if (value !== query.ns) throw stanzaError.badRequest(`FORM_TYPE must be ${query.ns}`);
         break;
       case 'with':
         if (!value) break;
@@ -117,11 +120,11 @@ export function parseDateTime(value: string): number | undefined {
 }
 
 /** §4.1.5: the fields this server supports, for an IQ get (the spec's own example, minus the custom ones). */
-export function queryForm(): XmlElement {
+export function queryForm(ns: MamNamespace = NS_MAM): XmlElement {
   const form = buildForm({
     type: 'form',
     fields: [
-      field('FORM_TYPE', 'hidden', { values: [NS_MAM] }),
+      field('FORM_TYPE', 'hidden', { values: [ns] }),
       field('with', 'jid-single'),
       field('start', 'text-single'),
       field('end', 'text-single'),
@@ -134,11 +137,11 @@ export function queryForm(): XmlElement {
   // "the server MUST include a XEP-0122 <validate/> element that signals the list is open".
   const ids = form.getChildren('field').find((f) => f.attrs.var === 'ids');
   ids?.append(x('validate', { xmlns: NS_XDATA_VALIDATE, datatype: 'xs:string' }, x('open')));
-  return x('query', { xmlns: NS_MAM }, form);
+  return x('query', { xmlns: ns }, form);
 }
 
 /** One archived message as a query result (§4.2): <result><forwarded><delay/><message/></forwarded></result>. */
-export function resultMessage(options: { to: string; from?: string; queryId: string | undefined; id: string; stamp: number; message: XmlElement }): XmlElement {
+export function resultMessage(options: { ns?: MamNamespace; to: string; from?: string; queryId: string | undefined; id: string; stamp: number; message: XmlElement }): XmlElement {
   const { message } = options;
   // XEP-0297: the forwarded stanza is qualified by jabber:client, which <forwarded/> would otherwise hide.
   message.attrs = { xmlns: NS.CLIENT, ...message.attrs };
@@ -147,7 +150,7 @@ export function resultMessage(options: { to: string; from?: string; queryId: str
     { to: options.to, from: options.from },
     x(
       'result',
-      { xmlns: NS_MAM, queryid: options.queryId, id: options.id },
+      { xmlns: options.ns ?? NS_MAM, queryid: options.queryId, id: options.id },
       // "SHOULD also contain a <delay/> element ... the time the message was originally received".
       x('forwarded', { xmlns: NS.FORWARD_0 }, x('delay', { xmlns: NS.DELAY, stamp: dateTime(new Date(options.stamp)) }), message),
     ),
@@ -155,10 +158,10 @@ export function resultMessage(options: { to: string; from?: string; queryId: str
 }
 
 /** §4.3: the IQ result's <fin/> with the page's RSM description. stable: Herald's archive is one database. */
-export function finElement(page: { complete: boolean; first?: string; firstIndex?: number; last?: string; count: number }): XmlElement {
+export function finElement(page: { complete: boolean; first?: string; firstIndex?: number; last?: string; count: number }, ns: MamNamespace = NS_MAM): XmlElement {
   return x(
     'fin',
-    { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' },
+    { xmlns: ns, complete: page.complete ? 'true' : 'false', stable: 'true' },
     buildRsm({ first: page.first, firstIndex: page.firstIndex, last: page.last, count: page.count }),
   );
 }

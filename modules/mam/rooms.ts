@@ -14,7 +14,7 @@
 import { x, type Jid, type ModuleContext, type XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import { stanzaError } from '../../server/errors.js';
-import { NS_MAM, NS_MAM_EXTENDED, roomArchivable, withoutForgedIds } from './rules.js';
+import { NS_MAM, NS_MAM_EXTENDED, roomArchivable, withoutForgedIds, type MamNamespace } from './rules.js';
 import { parseQuery, queryForm, resultMessage } from './query.js';
 import { MessageArchive, newArchiveId, type ArchivePage, type StoredMessage } from './store.js';
 
@@ -37,7 +37,7 @@ export interface RoomIqRequest {
 /** What index.ts shares with the room side: paging rules, answering, metadata. */
 export interface QueryHelpers {
   pageSize(max: number | undefined): number;
-  answer(page: ArchivePage, query: { flip: boolean }, send: (item: ArchivePage['items'][number], message: XmlElement) => void): XmlElement;
+  answer(page: ArchivePage, query: { flip: boolean; ns: MamNamespace }, send: (item: ArchivePage['items'][number], message: XmlElement) => void): XmlElement;
   metadata(archive: MessageArchive, owner: string): Promise<XmlElement>;
 }
 

@@ -6,6 +6,15 @@ import { XmlElement, tryParseJid, x } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
+/**
+ * XEP-0313 0.5's namespace, still sent by some older clients. Its queries, results, <fin/> and
+ * preferences are those of urn:xmpp:mam:2 in another namespace (0.6 bumped it only because archive
+ * ids became XEP-0359 stanza ids), so the user archive answers both. Rooms answer urn:xmpp:mam:2 only.
+ */
+export const NS_MAM_1 = 'urn:xmpp:mam:1';
+/** The namespaces a user archive answers queries and preferences in. */
+export const USER_ARCHIVE_NAMESPACES = [NS_MAM, NS_MAM_1] as const;
+export type MamNamespace = (typeof USER_ARCHIVE_NAMESPACES)[number];
 export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
 export const NS_MAM_GROUPCHAT_FIELD = 'urn:xmpp:mam:2#groupchat-field';
 export const NS_EME = 'urn:xmpp:eme:0';

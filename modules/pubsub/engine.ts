@@ -28,6 +28,8 @@ export interface EngineHost {
   mayCreate(from: Jid): boolean;
   /** The item `contact` has in a local account's roster (undefined: none, or not a local account). */
   rosterItem(ownerBare: string, contactBare: string): Promise<RosterItem | undefined>;
+  /** Configuration a node of this name gets when created, under what the creator asks for (PEP: set by modules). */
+  nodeDefaults?(node: string): Partial<NodeConfig> | undefined;
   /** Full JIDs interested in a node besides its subscribers (PEP: +notify contacts and own resources). */
   interested?(node: string): string[];
 }
@@ -116,7 +118,7 @@ export class PubsubEngine {
       // §7.1.4 auto-create, with publish-options as the new node's configuration (§7.1.5).
       if (from && !this.host.autoCreate) throw noSuchNode();
       if (from && !this.host.mayCreate(from)) throw stanzaError.forbidden('Not allowed to create nodes here');
-      record = this.newRecord(from, { ...options.createWith, ...options.preconditions });
+      record = this.newRecord(from, { ...this.host.nodeDefaults?.(name), ...options.createWith, ...options.preconditions });
     } else if (options.preconditions) {
       checkPreconditions(record.config, options.preconditions);
     }
@@ -212,6 +214,31 @@ export class PubsubEngine {
     const subscription = record.subscriptions.find((sub) => sub.jid === jid.toString());
     if (!subscription) throw stanzaError.unexpectedRequest('Not subscribed', { app: pubsubCondition('not-subscribed') });
     return subscription;
+  }
+
+  // ---- accounts that are gone ----
+
+  /**
+   * A deleted account leaves no trace on this service: its subscriptions (bare or full JID) and
+   * affiliations go, and a node it was the only owner of is deleted, with its notification (a
+   * node without an owner could never be managed again; §8.9.2.4 keeps one for the same reason).
+   */
+  async forgetAccount(bare: string): Promise<void> {
+    const { store } = this.host;
+    for (const { name, record } of await store.listNodes()) {
+      const subscriptions = record.subscriptions.filter((sub) => tryParseJid(sub.jid)?.bareString !== bare);
+      const affiliated = bare in record.affiliations;
+      if (subscriptions.length === record.subscriptions.length && !affiliated) continue;
+      record.subscriptions = subscriptions;
+      delete record.affiliations[bare];
+      if (this.host.pepOwner === undefined && this.owners(record).length === 0) {
+        if (record.config.notify_delete) await this.notify(name, record, x('delete', { node: name }));
+        await store.deleteNode(name);
+        this.events.push({ type: 'deleted', node: name });
+        continue;
+      }
+      await store.saveNode(name, record);
+    }
   }
 
   // ---- notifications ----

@@ -109,6 +109,16 @@ export class InterestTable {
     this.byOwner.delete(owner);
   }
 
+  /** Drops one resource from every account's table (its session ended). */
+  removeResourceEverywhere(jid: string): void {
+    for (const owner of [...this.byOwner.keys()]) this.remove(owner, jid);
+  }
+
+  /** Drops a bare JID's resources from every account's table (the account behind it was deleted). */
+  removeEverywhere(bare: string): void {
+    for (const owner of [...this.byOwner.keys()]) this.removeBare(owner, bare);
+  }
+
   /** Full JIDs whose features include `feature` (a '<node>+notify'). */
   interestedIn(owner: string, feature: string): string[] {
     const out: string[] = [];

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { tryParseJid, x, type Jid, type XmlElement } from '../../server/module-api.js';
 import { stanzaError } from '../../server/errors.js';
 import type { DataForm } from '../../server/protocol/xep0004.js';
-import { buildForm, configForm, parseConfig, type NodeConfig } from './config.js';
+import { buildForm, configForm, itemLimit, parseConfig, type NodeConfig } from './config.js';
 import type { PubsubEngine } from './engine.js';
 import { NS_PUBSUB_OWNER, pubsubCondition } from './protocol.js';
 import type { Affiliation } from './store.js';
@@ -21,7 +21,7 @@ export async function createNode(engine: PubsubEngine, from: Jid, requested: str
   // §8.1.3.x: "If the requested NodeID already exists, the service MUST return a <conflict/> error."
   if (await host.store.node(name)) throw stanzaError.conflict('The node exists');
   const config = form ? parseConfig(form, host.maxItems) : {};
-  await host.store.saveNode(name, engine.newRecord(from, config));
+  await host.store.saveNode(name, engine.newRecord(from, { ...host.nodeDefaults?.(name), ...config }));
   engine.events.push({ type: 'created', node: name });
   return name;
 }
@@ -49,6 +49,8 @@ export async function configure(engine: PubsubEngine, from: Jid, name: string, f
   }
   record.subscriptions = kept;
   await engine.host.store.saveNode(name, record);
+  // A smaller max_items takes effect now, not at the next publish: items beyond it are gone.
+  await engine.host.store.trim(name, record.config, itemLimit(record.config, engine.host.maxItems));
   engine.events.push({ type: 'configured', node: name });
   // §8.2.5: "If the node is configured to notify subscribers of configuration changes ..."
   if (record.config.notify_config) {

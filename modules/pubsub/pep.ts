@@ -7,7 +7,7 @@
 // hear of changes through the pep:* hooks (bookmarks, avatars).
 // Left out: XEP-0033 replyto addresses on notifications (§4.3.1 SHOULD), collections.
 import { z } from 'zod';
-import { Priority, defineModule, keyedSerial, parseXml, x, type Jid, type RouteEvent, type XmlElement } from '../../server/module-api.js';
+import { Priority, defineModule, keyedSerial, parseXml, tryParseJid, x, type Jid, type RouteEvent, type XmlElement } from '../../server/module-api.js';
 import { BASE_DEFAULTS, type NodeConfig } from './config.js';
 import { PubsubEngine, type EngineHost } from './engine.js';
 import { NS_PUBSUB, NS_PUBSUB_OWNER, pubsubFeatures } from './protocol.js';
@@ -43,6 +43,12 @@ export interface PepService {
   /** The node's items, oldest first; undefined when the account has no such node. */
   items(username: string, node: string): Promise<PepItem[] | undefined>;
   lastItem(username: string, node: string): Promise<PepItem | undefined>;
+  /**
+   * The configuration every account's node of this name gets when it is created, below what the
+   * creating client asks for in publish-options (a module that knows the node's purpose: private
+   * bookmarks must not fall back to the presence access model when a client sends no options).
+   */
+  setNodeDefaults(node: string, config: Partial<NodeConfig>): void;
 }
 
 declare module '../../server/module-api.js' {
@@ -77,6 +83,7 @@ export default defineModule({
     const interest = new InterestTable();
     const caps = new CapsCache((stanza) => m.sendIq(stanza, 10_000), m.config.caps_cache_size);
     const serial = keyedSerial();
+    const nodeDefaults = new Map<string, Partial<NodeConfig>>();
     const bareOf = (username: string) => `${username}@${m.host}`;
     const rosterItem = localRoster(m, roster);
 
@@ -89,6 +96,7 @@ export default defineModule({
       autoCreate: true,
       mayCreate: (from) => from.bareString === bareOf(username),
       rosterItem,
+      nodeDefaults: (node) => nodeDefaults.get(node),
       interested: (node) => interest.interestedIn(username, `${node}+notify`),
     });
 
@@ -135,27 +143,49 @@ export default defineModule({
     m.on(
       'stanza:in',
       ({ stanza, session }) => {
-        if (stanza.name !== 'presence' || stanza.attrs.to !== undefined) return undefined;
-        track(session.username, session.jid, stanza);
+        if (stanza.name !== 'presence') return undefined;
+        if (stanza.attrs.to === undefined) {
+          track(session.username, session.jid, stanza);
+          shareWithOneWayContacts(session.username, session.jid, stanza);
+        } else if (stanza.attrs.type === 'unsubscribed') {
+          // The account cancels a contact's subscription to its presence: §4 auto-subscription ends.
+          const contact = tryParseJid(stanza.attrs.to);
+          if (contact) interest.removeBare(session.username, contact.bareString);
+        }
         return undefined;
       },
       Priority.DEFAULT + 10,
     );
-    m.on('session:closed', ({ session }) => interest.remove(session.username, session.fullJid));
+    // Every table: local contacts that learnt this resource without presence (one-way, below).
+    m.on('session:closed', ({ session }) => interest.removeResourceEverywhere(session.fullJid));
 
     // Contacts: presence a contact sends the account. Before the presence module delivers it.
     m.on(
       'presence/bare',
       ({ stanza, from, to }: RouteEvent) => {
-        if (from.bareString !== to.bareString) track(to.local, from, stanza);
+        if (from.bareString === to.bareString) return undefined;
+        track(to.local, from, stanza);
+        // A local account approved `to`'s subscription: its PEP learns of `to`'s resources now
+        // (XEP-0163 §4: contacts with a 'from' subscription), and sends them the last items.
+        if (stanza.attrs.type === 'subscribed' && from.domain === m.host && from.local !== '') {
+          for (const session of m.sessions.resourcesOf(to.bareString)) {
+            if (session.available && session.presence) track(from.local, session.jid, session.presence);
+          }
+        }
         return undefined;
       },
       Priority.DEFAULT + 10,
     );
     m.on('roster:item-removed', ({ username, item }) => interest.removeBare(username, item.jid));
-    m.on('user:deleted', ({ username }) => {
+    m.on('user:deleted', async ({ username }) => {
       interest.forget(username);
+      interest.removeEverywhere(bareOf(username));
       for (const key of [...transient.keys()]) if (key.startsWith(`${username}\n`)) transient.delete(key);
+      // The store dropped the account's own nodes and items with the account; what is left is its
+      // place in other accounts' nodes (explicit subscriptions, whitelist affiliations).
+      for (const owner of await nodes.owners()) {
+        if (owner !== username) await run(owner, (engine) => engine.forgetAccount(bareOf(username)));
+      }
     });
 
     function track(username: string, from: Jid, presence: XmlElement): void {
@@ -165,8 +195,35 @@ export default defineModule({
         else interest.remove(username, from.toString());
         return;
       }
+      // The contact no longer wants the account's presence: its resources stop getting events now
+      // (open nodes included), not only when they next go offline. As Prosody's mod_pep does.
+      if (type === 'unsubscribe' && from.bareString !== bareOf(username)) {
+        interest.removeBare(username, from.bareString);
+        return;
+      }
       if (type !== undefined || from.resource === '') return; // subscriptions, probes, errors
       serial(username, () => learn(username, from, capsOf(presence))).catch((err: unknown) => m.log.warn({ err, user: username }, 'caps lookup failed'));
+    }
+
+    /**
+     * RFC 6121 broadcasts presence to contacts with 'from' or 'both' only, so a local contact whose
+     * presence the user receives ('to') without receiving the user's gets none, though the contact's
+     * roster has the user as 'from' (XEP-0163 §4: auto-subscribed). Its PEP learns the user's
+     * resources from here instead, the way it would from a presence.
+     */
+    function shareWithOneWayContacts(username: string, jid: Jid, presence: XmlElement): void {
+      const type = presence.attrs.type;
+      if (type !== undefined && type !== 'unavailable') return;
+      roster
+        .getItems(username)
+        .then((items) => {
+          for (const item of items) {
+            if (item.subscription !== 'to') continue;
+            const contact = tryParseJid(item.jid);
+            if (contact && contact.domain === m.host && contact.local !== '' && contact.resource === '') track(contact.local, jid, presence);
+          }
+        })
+        .catch((err: unknown) => m.log.warn({ err, user: username }, 'roster read for pep failed'));
     }
 
     async function learn(username: string, from: Jid, announced: Caps | undefined): Promise<void> {
@@ -218,6 +275,9 @@ export default defineModule({
         const record = await store.node(node);
         const last = record ? await store.lastItem(node, record.config) : undefined;
         return last ? toPepItem(last) : undefined;
+      },
+      setNodeDefaults(node, config) {
+        nodeDefaults.set(node, { ...nodeDefaults.get(node), ...config });
       },
     });
 

@@ -64,6 +64,9 @@ export function startService(m: ModuleContext<unknown>, roster: RosterService, o
     }
   }
 
+  // A deleted account's subscriptions and affiliations go; nodes it alone owned are deleted.
+  m.on('user:deleted', ({ username }) => runEngine(m, new PubsubEngine(host), (engine) => engine.forgetAccount(`${username}@${m.host}`)));
+
   // XEP-0060 §5.1/§5.2: the nodes of the service (those the requester may see) and their items.
   component.itemsQuery = async (node, from) => {
     const engine = new PubsubEngine(host);
@@ -81,7 +84,8 @@ export function startService(m: ModuleContext<unknown>, roster: RosterService, o
   return component;
 }
 
-function mayCreate(policy: NodeCreation, from: Jid, domain: string): boolean {
+/** modules.pubsub.node_creation: may `from` create nodes on the service of `domain`? */
+export function mayCreate(policy: NodeCreation, from: Jid, domain: string): boolean {
   if (policy === 'anyone') return true;
   return policy === 'local' && from.domain === domain && from.local !== '';
 }

@@ -123,6 +123,18 @@ export class NodeStore {
     return true;
   }
 
+  /** Drops the oldest items beyond `limit` (a node reconfigured to keep fewer). */
+  async trim(name: string, config: NodeConfig, limit: number): Promise<void> {
+    if (!config.persist_items) {
+      const key = this.memoryKey(name);
+      const list = this.transient.get(key);
+      if (list && list.length > limit) this.transient.set(key, list.slice(-limit));
+      return;
+    }
+    const existing = await this.items.list(this.owner, { with: name });
+    if (existing.length > limit) await this.items.delete(this.owner, existing.slice(0, existing.length - limit).map((entry) => entry.id));
+  }
+
   async clearItems(name: string): Promise<void> {
     this.transient.delete(this.memoryKey(name));
     const ids = (await this.items.list(this.owner, { with: name })).map((entry) => entry.id);

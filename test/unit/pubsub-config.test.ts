@@ -3,6 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE_DEFAULTS, checkPreconditions, configForm, itemLimit, parseConfig } from '../../modules/pubsub/config.js';
+import { mayCreate } from '../../modules/pubsub/service.js';
+import { parseJid } from '../../server/jid.js';
 import { submitForm } from '../../server/protocol/xep0004.js';
 import { StanzaError } from '../../server/errors.js';
 
@@ -44,5 +46,16 @@ describe('pubsub config: preconditions and limits', () => {
   test("max_items 'max' is the service limit; a number keeps its value", () => {
     assert.equal(itemLimit({ ...BASE_DEFAULTS, max_items: 'max' }, 256), 256);
     assert.equal(itemLimit({ ...BASE_DEFAULTS, max_items: 3 }, 256), 3);
+  });
+});
+
+describe('pubsub config: node_creation', () => {
+  test("'local' → accounts of the domain may create, remote users and bare domains may not; 'anyone' → all; 'nobody' → none", () => {
+    const local = parseJid('romeo@example.org/r1');
+    const remote = parseJid('mercutio@elsewhere.net/r1');
+    const component = parseJid('bot.example.org');
+    assert.deepEqual([local, remote, component].map((jid) => mayCreate('local', jid, 'example.org')), [true, false, false]);
+    assert.deepEqual([local, remote, component].map((jid) => mayCreate('anyone', jid, 'example.org')), [true, true, true]);
+    assert.deepEqual([local, remote, component].map((jid) => mayCreate('nobody', jid, 'example.org')), [false, false, false]);
   });
 });

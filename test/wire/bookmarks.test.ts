@@ -127,6 +127,24 @@ describe('bookmarks: PEP → private XML (#compat)', () => {
   });
 });
 
+describe('bookmarks: node defaults', () => {
+  test('a client creating the bookmarks node without publish-options → still whitelist and every bookmark kept; a contact gets closed-node', async (t) => {
+    const server = await startServer(t);
+    await mutual(server, 'romeo', 'juliet');
+    const romeo = await server.login('romeo');
+    await publish(romeo, BOOKMARKS, 'orchard@conference.localhost', `<conference xmlns='${BOOKMARKS}' name='The Orchard'><password>secret</password></conference>`);
+    await publish(romeo, BOOKMARKS, 'balcony@conference.localhost', `<conference xmlns='${BOOKMARKS}' name='Balcony'/>`);
+    assert.deepEqual(itemIds(await romeo.iq(itemsIq(BOOKMARKS))), ['orchard@conference.localhost', 'balcony@conference.localhost']);
+    const juliet = await server.login('juliet');
+    await iqExpect(juliet, itemsIq(BOOKMARKS, 'romeo@localhost'), pubsubError('cancel', 'not-allowed', 'closed-node'));
+    // A Bookmarks 2 client's publish-options match the node made this way.
+    await publish(romeo, BOOKMARKS, 'crypt@conference.localhost', `<conference xmlns='${BOOKMARKS}'/>`, NODE_OPTIONS);
+    // The XEP-0048 node a legacy client creates without options is private too.
+    await publish(romeo, 'storage:bookmarks', 'current', `<storage xmlns='storage:bookmarks'>${orchard}</storage>`);
+    await iqExpect(juliet, itemsIq('storage:bookmarks', 'romeo@localhost'), pubsubError('cancel', 'not-allowed', 'closed-node'));
+  });
+});
+
 describe('bookmarks: the XEP-0048 PEP node (#compat-pep)', () => {
   test('a PEP bookmarks:1 publish → storage:bookmarks item current holds every room', async (t) => {
     const server = await startServer(t);

@@ -149,6 +149,31 @@ describe('mam: room archives', () => {
     assert.ok(unknown.iq.getChild('error')!.getChild('item-not-found'));
   });
 
+  test('room queries by after-id, before-id, ids, start and end → the same filters as user archives; an unknown id → item-not-found, a malformed form → bad-request', async (t) => {
+    const server = await roomServer(t);
+    const [romeo, juliet] = await Promise.all([server.login('romeo'), server.login('juliet')]);
+    await join(romeo, 'open', 'Romeo');
+    await join(juliet, 'open', 'Juliet');
+    const ids: string[] = [];
+    for (const body of ['r1', 'r2', 'r3', 'r4']) ids.push(stanzaIds(await say(romeo, 'open', body, '', juliet))[0]!.id);
+    const to = 'open@rooms.localhost';
+    assert.deepEqual((await query(juliet, { to, fields: { 'after-id': ids[0]!, 'before-id': ids[3]! } })).bodies, ['r2', 'r3']);
+    assert.deepEqual((await query(juliet, { to, fields: { ids: [ids[3]!, ids[1]!] } })).bodies, ['r2', 'r4']);
+    const paged = await query(juliet, { to, fields: { 'after-id': ids[0]! }, rsm: '<max>2</max>' });
+    assert.deepEqual([paged.bodies, paged.count, paged.complete], [['r2', 'r3'], '3', 'false']);
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    assert.deepEqual((await query(juliet, { to, fields: { start: past } })).bodies, ['r1', 'r2', 'r3', 'r4']);
+    assert.deepEqual((await query(juliet, { to, fields: { end: past } })).bodies, []);
+
+    const unknown = await query(juliet, { to, fields: { 'before-id': 'nope' } });
+    assert.ok(unknown.iq.getChild('error')!.getChild('item-not-found'), unknown.iq.toString());
+    const badStart = await query(juliet, { to, fields: { start: 'yesterday' } });
+    assert.ok(badStart.iq.getChild('error')!.getChild('bad-request'), badStart.iq.toString());
+    juliet.send(`<iq type='set' id='ft' to='${to}'><query xmlns='${MAM}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:1</value></field></x></query></iq>`);
+    await juliet.expect(`<iq type='error' id='ft'>${stanzaErrorPattern('modify', 'bad-request')}</iq>`);
+    assert.deepEqual(unknown.results.concat(badStart.results), [], 'no results before an error');
+  });
+
   test('a room without logging → no stanza-id, an empty archive', async (t) => {
     const server = await roomServer(t);
     const romeo = await server.login('romeo');

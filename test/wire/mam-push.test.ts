@@ -88,6 +88,22 @@ describe('mam: push for archived messages', () => {
     await fake.expectNone(400);
   });
 
+  test('no live session (the desktop hibernated without push, the phone gone) → the phone is pushed once, from the archive', async (t) => {
+    const { server, fake } = await pushServer(t);
+    await phoneGone(server);
+    const desktop = await availableDesktop(server);
+    await enableSm(desktop);
+    desktop.dropTcp();
+    await sleep(100);
+    const juliet = await server.login('juliet');
+    juliet.send(`<message to='romeo@localhost' type='chat'><body>Nobody awake</body></message>`);
+    const push = await fake.next();
+    assert.equal(push.node, 'N1');
+    await fake.expectNone(400);
+    const [session] = server.server.sessions.resourcesOf('romeo@localhost');
+    assert.equal(session?.state, 'hibernated', 'the message went to the hibernated session, not offline storage');
+  });
+
   test('the phone live → no push for it', async (t) => {
     const { server, fake } = await pushServer(t);
     const phone = await server.login('romeo', { resource: 'phone' });

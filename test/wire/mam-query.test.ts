@@ -239,6 +239,43 @@ describe('mam: form, metadata and access', () => {
     await iqExpect(romeo, `<iq type='set' id='spy' to='juliet@localhost'><query xmlns='${MAM}'/></iq>`, `<iq type='error' id='spy'>${stanzaErrorPattern('auth', 'forbidden')}</iq>`);
   });
 
+  test("the form, metadata or a paged query of someone else's archive → forbidden, and no result message leaks", async (t) => {
+    const { server } = await fiveMessages(t);
+    const romeo = await server.login('romeo', { resource: 'spy' });
+    const to = `to='juliet@localhost'`;
+    await iqExpect(romeo, `<iq type='get' id='f' ${to}><query xmlns='${MAM}'/></iq>`, `<iq type='error' id='f'>${stanzaErrorPattern('auth', 'forbidden')}</iq>`);
+    await iqExpect(romeo, `<iq type='get' id='md' ${to}><metadata xmlns='${MAM}'/></iq>`, `<iq type='error' id='md'>${stanzaErrorPattern('auth', 'forbidden')}</iq>`);
+    const paged = await query(romeo, { to: 'juliet@localhost', rsm: '<max>5</max><before/>' });
+    assertError(paged, 'forbidden');
+    assert.deepEqual(paged.results, []);
+  });
+
+  test('urn:xmpp:mam:1 (older clients) → the same archive, results, <fin/>, form and preferences in that namespace; a mam:2 FORM_TYPE in it → bad-request', async (t) => {
+    const { juliet, ids } = await fiveMessages(t);
+    const MAM1 = 'urn:xmpp:mam:1';
+    const info = await ok(juliet, `<iq type='get' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    assert.ok(info.getChild('query')!.getChildren('feature').some((f) => f.attrs.var === MAM1));
+    const form = `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${MAM1}</value></field><field var='after-id'><value>${ids[2]}</value></field></x>`;
+    juliet.send(`<iq type='set' id='old'><query xmlns='${MAM1}' queryid='q-old'>${form}<set xmlns='http://jabber.org/protocol/rsm'><max>1</max></set></query></iq>`);
+    const result = await juliet.next();
+    const item = result.getChild('result', MAM1);
+    assert.ok(item, result.toString());
+    assert.deepEqual([item.attrs.queryid, item.attrs.id], ['q-old', ids[3]]);
+    const fin = (await juliet.expect(`<iq type='result' id='old'/>`)).getChild('fin', MAM1);
+    assert.ok(fin, 'fin in urn:xmpp:mam:1');
+    assert.deepEqual([fin.attrs.complete, fin.getChild('set', 'http://jabber.org/protocol/rsm')!.getChildText('count')], ['false', '2']);
+
+    const fields = await ok(juliet, `<iq type='get'><query xmlns='${MAM1}'/></iq>`);
+    assert.equal(fields.getChild('query', MAM1)!.getChild('x', 'jabber:x:data')!.getChildren('field')[0]!.getChildText('value'), MAM1);
+    const prefs = await ok(juliet, `<iq type='set'><prefs xmlns='${MAM1}' default='roster'><always/><never/></prefs></iq>`);
+    assert.equal(prefs.getChild('prefs', MAM1)!.attrs.default, 'roster');
+    const now = await ok(juliet, `<iq type='get'><prefs xmlns='${MAM}'/></iq>`);
+    assert.equal(now.getChild('prefs', MAM)!.attrs.default, 'roster', 'one set of preferences');
+
+    const mixed = `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${MAM}</value></field></x>`;
+    await iqExpect(juliet, `<iq type='set' id='mix'><query xmlns='${MAM1}'>${mixed}</query></iq>`, `<iq type='error' id='mix'>${stanzaErrorPattern('modify', 'bad-request')}</iq>`);
+  });
+
   test("a query addressed to the own bare JID → results from it, queryid echoed", async (t) => {
     const { juliet } = await fiveMessages(t);
     const answer = await query(juliet, { to: 'juliet@localhost', queryId: 'mine', rsm: '<max>1</max>' });

@@ -181,6 +181,26 @@ describe('mam: archiving', () => {
     assert.deepEqual(romeoArchive.bodies, ['', 'plain'], 'the sender applies the same rules');
   });
 
+  test('error, headline and groupchat messages sent straight to an account → delivered without stanza-id and in neither archive; a chat after them is archived', async (t) => {
+    const server = await startServer(t);
+    const [romeo, juliet] = await Promise.all([server.login('romeo'), server.login('juliet', { resource: 'balcony' })]);
+    const to = `to='juliet@localhost/balcony'`;
+    const error = `<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`;
+    romeo.send(`<message ${to} type='error' id='e1'><body>bounced</body>${error}</message>`);
+    romeo.send(`<message ${to} type='headline'><body>news</body></message>`);
+    romeo.send(`<message ${to} type='groupchat'><body>not from a room</body></message>`);
+    romeo.send(`<message ${to} type='chat'><body>kept</body></message>`);
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await juliet.next());
+    assert.deepEqual(
+      got.map((m) => [m.attrs.type, stanzaIds(m).length]),
+      [['error', 0], ['headline', 0], ['groupchat', 0], ['chat', 1]],
+      got.map((m) => m.toString()).join('\n'),
+    );
+    assert.deepEqual((await query(juliet)).bodies, ['kept']);
+    assert.deepEqual((await query(romeo)).bodies, ['kept']);
+  });
+
   test('a message for an account with nothing online → stored offline with its stanza-id and archived; the offline copy and the archive agree', async (t) => {
     const server = await startServer(t);
     const romeo = await server.login('romeo');
@@ -252,5 +272,27 @@ describe('mam: archiving', () => {
     await juliet.close();
     await server.server.deleteAccount('juliet');
     assert.equal(await store.count('juliet'), 0);
+  });
+
+  test('an account removed over the wire (XEP-0077) → a new account of the same name finds an empty archive and the default preferences', async (t) => {
+    const server = await startServer(t);
+    const [romeo, juliet] = await Promise.all([server.login('romeo'), server.login('juliet', { resource: 'balcony' })]);
+    await ok(juliet, `<iq type='set' id='p2'><prefs xmlns='${MAM}' default='always'><always/><never><jid>nurse@localhost</jid></never></prefs></iq>`);
+    romeo.send(`<message to='juliet@localhost/balcony' type='chat'><body>Before</body></message>`);
+    await nextMessage(juliet);
+    assert.equal((await query(juliet)).ids.length, 1);
+    juliet.send(`<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+    await juliet.expect(`<iq type='result' id='rm'/>`);
+    await juliet.expectStreamError('not-authorized');
+
+    await server.server.createAccount('juliet', 'password'); // the test server remembers it made juliet once
+    const again = await server.login('juliet');
+    const archive = await query(again);
+    assert.deepEqual(archive.ids, []);
+    assert.equal(archive.count, '0');
+    const prefs = await ok(again, `<iq type='get' id='p3'><prefs xmlns='${MAM}'/></iq>`);
+    assert.equal(prefs.getChild('prefs', MAM)!.attrs.default, 'always');
+    assert.equal(prefs.getChild('prefs', MAM)!.getChild('never')!.getChildren('jid').length, 0);
+    assert.deepEqual((await query(romeo)).bodies, ['Before'], "the other party's archive keeps its copy");
   });
 });

@@ -200,3 +200,43 @@ describe('pubsub service: owner use cases', () => {
     await nextEvent(juliet, `<message from='${SERVICE}'><event><items node='news'><item id='n2'/></items></event></message>`);
   });
 });
+
+describe('pubsub service: more owner use cases', () => {
+  test('configure get → the form with current values; set whitelist → a subscriber without affiliation loses the subscription; subscriptions set none ends one', async (t) => {
+    const { server, romeo, juliet } = await newsNode(t, configForm({ title: 'News', max_items: '5' }));
+    const form = await romeo.iq(ownerIq('get', `<configure node='news'/>`));
+    assertMatches(
+      form,
+      `<iq type='result' from='${SERVICE}'><pubsub xmlns='${PUBSUB_OWNER}'><configure node='news'><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE'><value>${PUBSUB}#node_config</value></field><field var='pubsub#title'><value>News</value></field><field var='pubsub#access_model'><value>open</value></field><field var='pubsub#max_items'><value>5</value></field></x></configure></pubsub></iq>`,
+    );
+    const nurse = await server.login('nurse');
+    await juliet.iq(subscribeIq('news', 'juliet@localhost'));
+    await nurse.iq(subscribeIq('news', 'nurse@localhost'));
+    await iqExpect(romeo, ownerIq('set', `<affiliations node='news'><affiliation jid='nurse@localhost' affiliation='member'/></affiliations>`), `<iq type='result'/>`);
+    await iqExpect(romeo, ownerIq('set', `<configure node='news'>${configForm({ access_model: 'whitelist' })}</configure>`), `<iq type='result'/>`);
+    let list = await romeo.iq(ownerIq('get', `<subscriptions node='news'/>`));
+    assert.deepEqual(list.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').map((s) => s.attrs.jid), ['nurse@localhost']);
+    await iqExpect(juliet, itemsIq('news', SERVICE), pubsubError('cancel', 'not-allowed', 'closed-node'));
+    await iqExpect(romeo, ownerIq('set', `<subscriptions node='news'><subscription jid='nurse@localhost' subscription='none'/></subscriptions>`), `<iq type='result'/>`);
+    list = await romeo.iq(ownerIq('get', `<subscriptions node='news'/>`));
+    assert.equal(list.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').length, 0);
+    await iqExpect(romeo, ownerIq('set', `<subscriptions node='news'><subscription jid='nurse@localhost' subscription='pending'/></subscriptions>`), pubsubError('modify', 'bad-request'));
+    await iqExpect(romeo, ownerIq('set', `<configure node='missing'>${configForm({ title: 'x' })}</configure>`), pubsubError('cancel', 'item-not-found'));
+  });
+
+  test('user deleted → a node it alone owned is deleted (subscribers told), its subscriptions and affiliations leave the other nodes', async (t) => {
+    const { server, romeo, juliet } = await newsNode(t);
+    await iqExpect(juliet, createIq('diary'), `<iq type='result'/>`);
+    await romeo.iq(subscribeIq('diary', 'romeo@localhost'));
+    await juliet.iq(subscribeIq('news', 'juliet@localhost'));
+    await iqExpect(romeo, ownerIq('set', `<affiliations node='news'><affiliation jid='juliet@localhost' affiliation='publisher'/></affiliations>`), `<iq type='result'/>`);
+    romeo.send('<presence/>');
+    assert.equal(await server.server.deleteAccount('juliet'), true);
+    await nextEvent(romeo, `<message from='${SERVICE}'><event xmlns='${PUBSUB_EVENT}'><delete node='diary'/></event></message>`);
+    await iqExpect(romeo, itemsIq('diary', SERVICE), pubsubError('cancel', 'item-not-found'));
+    const subscriptions = await romeo.iq(ownerIq('get', `<subscriptions node='news'/>`));
+    assert.equal(subscriptions.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription').length, 0);
+    const affiliations = await romeo.iq(ownerIq('get', `<affiliations node='news'/>`));
+    assert.deepEqual(affiliations.getChild('pubsub')!.getChild('affiliations')!.getChildren('affiliation').map((a) => a.attrs.jid), ['romeo@localhost']);
+  });
+});
