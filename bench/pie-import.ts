@@ -2,15 +2,16 @@
 // a 10-contact roster, a small vCard each) and imports it into a fresh SQLite store, the way the
 // CLI does (one exclusive transaction). The issue's target: 20,000 accounts in under a minute.
 //
-//   npm run build && node dist/bench/pie-import.js                 # 20,000 accounts
-//   node dist/bench/pie-import.js --users 5000 --plain-passwords   # plain password attributes (ejabberd's default storage)
+//   npm run bench -- pie-import                                    # 20,000 accounts (bench/run.ts)
+//   npm run bench -- pie-import --accounts 5000 --plain-passwords  # plain password attributes (ejabberd's default storage)
+//   node dist/bench/pie-import.js [--users 20000] [--plain-passwords]   # the same without the runner
 //
 // Results go to docs/benchmarks.md ("XEP-0227 import"). test/unit/pie-import.test.ts runs a small
 // version of the same file.
 
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ import { SqliteStore } from '../storage/sqlite.js';
 import { importPie } from '../storage/pie/import.js';
 import { deriveAccountCredentials } from '../server/accounts.js';
 import { encodeScramCredentials } from '../storage/pie/format.js';
+import { machineBusySeconds } from './proc.js';
 
 export interface GeneratedFile {
   path: string;
@@ -51,33 +53,69 @@ export async function generatePieFile(path: string, users: number, options: { co
   return { path, users, contacts, bytes: statSync(path).size };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { users: { type: 'string', default: '20000' }, 'plain-passwords': { type: 'boolean', default: false } } });
-  const users = Number(values.users);
+export interface PieImportBenchResult {
+  accounts: number;
+  contacts: number;
+  rosterItems: number;
+  vcards: number;
+  plainPasswords: boolean;
+  fileMiB: number;
+  generateSeconds: number;
+  /** Wall clock of importPie (one exclusive transaction, committed). */
+  importSeconds: number;
+  /** CPU of this process during the import (main thread and PBKDF2 threads). */
+  cpuSeconds: number;
+  /** CPU used meanwhile by other programs on the machine (cores × seconds); NaN off Linux. */
+  othersCpuSeconds: number;
+  loadAverage: number[];
+  peakRssMiB: number;
+}
+
+/** Generates the file, imports it into a fresh SQLite store in a temp directory, measures. */
+export async function runPieImportBench(options: { users: number; contacts?: number; plainPasswords?: boolean }): Promise<PieImportBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-pie-bench-'));
   try {
     let started = performance.now();
-    const file = await generatePieFile(join(dir, 'export.xml'), users, { plainPasswords: values['plain-passwords'] });
+    const file = await generatePieFile(join(dir, 'export.xml'), options.users, { contacts: options.contacts, plainPasswords: options.plainPasswords });
     const generated = performance.now() - started;
     const store = new SqliteStore({ path: join(dir, 'herald.sqlite') });
-    started = performance.now();
+    const busyBefore = machineBusySeconds();
     const cpuBefore = process.cpuUsage();
+    started = performance.now();
     const report = await importPie(store, [file.path], { domain: 'localhost' });
     const imported = performance.now() - started;
     // CPU time as well: on a shared machine the wall clock says as much about the neighbours.
     const cpu = process.cpuUsage(cpuBefore);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const othersCpuSeconds = machineBusySeconds() - busyBefore - cpuSeconds;
+    const loadAverage = loadavg();
     await store.close();
-    const peakRss = process.resourceUsage().maxRSS * 1024; // KiB
-    process.stdout.write(
-      [
-        `file: ${users.toLocaleString('en-US')} accounts × ${file.contacts} contacts${values['plain-passwords'] ? ', plain passwords' : ', SCRAM-SHA-1 and -256 keys'}, ${(file.bytes / 1024 / 1024).toFixed(1)} MiB (written in ${(generated / 1000).toFixed(1)} s)`,
-        `import: ${report.accounts.toLocaleString('en-US')} accounts, ${report.items.roster.toLocaleString('en-US')} roster items, ${report.items.vcards.toLocaleString('en-US')} vCards in ${(imported / 1000).toFixed(2)} s (${Math.round(report.accounts / (imported / 1000)).toLocaleString('en-US')} accounts/s); CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (main thread and PBKDF2 threads)`,
-        `peak RSS of the process: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`,
-      ].join('\n') + '\n',
-    );
+    return {
+      accounts: report.accounts, contacts: file.contacts, rosterItems: report.items.roster, vcards: report.items.vcards,
+      plainPasswords: options.plainPasswords === true, fileMiB: file.bytes / 1024 / 1024, generateSeconds: generated / 1000,
+      importSeconds: imported / 1000, cpuSeconds, othersCpuSeconds: Math.max(0, othersCpuSeconds), loadAverage,
+      peakRssMiB: (process.resourceUsage().maxRSS * 1024) / 1024 / 1024, // maxRSS is in KiB
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The lines `node dist/bench/pie-import.js` and `npm run bench -- pie-import` print. */
+export function formatPieImportResult(r: PieImportBenchResult): string[] {
+  const n = (value: number) => value.toLocaleString('en-US');
+  return [
+    `file: ${n(r.accounts)} accounts × ${r.contacts} contacts${r.plainPasswords ? ', plain passwords' : ', SCRAM-SHA-1 and -256 keys'}, ${r.fileMiB.toFixed(1)} MiB (written in ${r.generateSeconds.toFixed(1)} s)`,
+    `import: ${n(r.accounts)} accounts, ${n(r.rosterItems)} roster items, ${n(r.vcards)} vCards in ${r.importSeconds.toFixed(2)} s (${n(Math.round(r.accounts / r.importSeconds))} accounts/s); CPU ${r.cpuSeconds.toFixed(2)} s (main thread and PBKDF2 threads)`,
+    `machine: other programs used ${Number.isNaN(r.othersCpuSeconds) ? 'unknown' : `${(r.othersCpuSeconds / r.importSeconds).toFixed(2)} cores`} during the import; load average ${r.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+    `peak RSS of the process: ${r.peakRssMiB.toFixed(0)} MiB`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { users: { type: 'string', default: '20000' }, 'plain-passwords': { type: 'boolean', default: false } } });
+  const result = await runPieImportBench({ users: Number(values.users), plainPasswords: values['plain-passwords'] });
+  process.stdout.write(`${formatPieImportResult(result).join('\n')}\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

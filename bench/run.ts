@@ -1,4 +1,4 @@
-// Herald's benchmark runner: `npm run bench -- login|msg|mem|push|all [options]` (see bench/README.md).
+// Herald's benchmark runner: `npm run bench -- login|msg|mem|push|all|pie-import [options]` (see bench/README.md).
 //
 // The server under test runs in its own process (bench/server-main.ts), pinned to core 0; this
 // process is the load generator, pinned to core 1. To get there it re-executes itself once under
@@ -18,16 +18,19 @@ import { runLoginBench, type LoginBenchResult } from './login.js';
 import { NOISE_CORES, runMsgBench, type MsgBenchResult } from './msg.js';
 import { runMemBench, type MemBenchResult } from './mem.js';
 import { runPushBench, type PushBenchResult } from './push.js';
+import { formatPieImportResult, runPieImportBench, type PieImportBenchResult } from './pie-import.js';
 import { formatProfileSummary, summarizeProfile, type ProfileSummary } from './profile-summary.js';
 import { fmtInt, latencyLine, ms, sleep } from './stats.js';
 
-const USAGE = `usage: npm run bench -- login|msg|mem|push|all [options]
+const USAGE = `usage: npm run bench -- login|msg|mem|push|all|pie-import [options]
 
   login   logins/s, SCRAM-SHA-1, plain TCP and STARTTLS, 50 in flight
   msg     highest message rate among 1,000 online users with p99 delivery <= 100 ms
   mem     server RSS per idle session at 10,000 sessions (10-contact rosters, initial presence)
   push    push latency, message to a hibernated session → UnifiedPush HTTP endpoint, at 1,000/s
   all     the four in turn
+  pie-import  herald import speed: an XEP-0227 file of 20,000 accounts (10-contact rosters,
+          vCards) into a fresh database, no server (not part of all)
 
 options:
   --profile [DIR]      run the server under node --cpu-prof; profiles into DIR
@@ -47,7 +50,8 @@ options:
           --heap-snapshots DIR   V8 heap snapshots before/after and what grew per session
                                  (a diagnostic: the RSS figure of such a run is not valid)
   push:   --devices 1000  --senders 10  --push-rates 500,1000,2000,4000  --push-step 10
-          --push-warmup 3  --push-p99 50 (ms)`;
+          --push-warmup 3  --push-p99 50 (ms)
+  pie-import: --accounts 20000  --contacts 10  --plain-passwords`;
 
 const PASSWORD = 'bench-password';
 const TARGETS = { loginPlain: 2800, msgRate: 26_000, msgP99: 100, memKiB: 19, pushRate: 1000, pushP99: 50 };
@@ -85,12 +89,14 @@ const { values, positionals } = parseArgs({
     'push-step': { type: 'string', default: '10' },
     'push-warmup': { type: 'string', default: '3' },
     'push-p99': { type: 'string', default: '50' },
+    accounts: { type: 'string', default: '20000' },
+    'plain-passwords': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 // `--profile DIR` reads naturally; parseArgs sees DIR as a positional, so take it from there.
-const benches = positionals.filter((p) => ['login', 'msg', 'mem', 'push', 'all'].includes(p));
+const benches = positionals.filter((p) => ['login', 'msg', 'mem', 'push', 'all', 'pie-import'].includes(p));
 const profileDirArg = values['profile-dir'] ?? positionals.find((p) => !benches.includes(p));
 
 function log(line: string): void {
@@ -137,6 +143,7 @@ interface Results {
   msg?: MsgBenchResult & { profile?: ProfileSummary; coreSpeed: number };
   mem?: MemBenchResult & { profile?: ProfileSummary; coreSpeed: number };
   push?: PushBenchResult & { profile?: ProfileSummary; coreSpeed: number; p99LimitMs: number; config: Record<string, unknown> };
+  pieImport?: PieImportBenchResult;
 }
 
 function serverOptions(extra: Partial<ServerOptions>): ServerOptions {
@@ -400,6 +407,17 @@ async function push(results: Results): Promise<void> {
   results.push = { ...result, profile, coreSpeed: lastSpeed, p99LimitMs, config };
 }
 
+/** `herald import` speed (bench/pie-import.ts), in this process: no server, no load generator. */
+async function pieImport(results: Results): Promise<void> {
+  if (Number(values['quiet-wait']) > 0) await waitForQuiet();
+  log('\n== pie-import: herald import of an XEP-0227 file into a fresh database ==');
+  const result = await runPieImportBench({ users: Number(values.accounts), contacts: Number(values.contacts), plainPasswords: values['plain-passwords'] });
+  for (const line of formatPieImportResult(result)) log(line);
+  const standard = result.accounts === 20_000 && result.contacts === 10;
+  if (standard) log(`pie-import: ${result.importSeconds.toFixed(1)} s for 20,000 accounts (target under 60 s: ${result.importSeconds < 60 ? 'met' : 'MISSED'})`);
+  results.pieImport = result;
+}
+
 /** The issue's login setup: 50 in flight, 10 s measured (the targets only apply to it). */
 function standardLogin(): boolean {
   return Number(values.inflight) === 50 && Number(values.duration) >= 10;
@@ -453,6 +471,7 @@ async function main(): Promise<void> {
   if (all || benches.includes('msg')) await msg(results);
   if (all || benches.includes('mem')) await mem(results);
   if (all || benches.includes('push')) await push(results);
+  if (benches.includes('pie-import')) await pieImport(results);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify(results, null, 2));
     log(`\nresults written to ${values.json}`);

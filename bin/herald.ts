@@ -850,7 +850,7 @@ Docs: README.md, docs/config.md (every config key).`);
     .option(...configOption)
     .action((files: string[], options: ConfigOption & { replace?: boolean; dryRun?: boolean }) => importCommand(files, options));
   cli.command('export')
-    .description("export the domain's accounts as XEP-0227 (SCRAM keys, rosters, vCards, private XML, offline messages); works while the server runs")
+    .description("export the domain's accounts as XEP-0227 (SCRAM keys, rosters, vCards, private XML, offline messages, PEP); works while the server runs")
     .argument('[file]', 'write here (created readable by its owner only; never overwritten); default: standard output')
     .option('--split <dir>', 'one file per user, DIR/user@domain.xml: the layout Prosody\'s mod_storage_xep0227 reads')
     .option('--ejabberd', "SCRAM values base64-encoded twice, as ejabberd's import_piefxis expects")

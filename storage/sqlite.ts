@@ -194,7 +194,9 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db.open) return;
     this.batch.flush();
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    // PASSIVE: never waits. A CLI command (export, adduser) closing beside a running server must not
+    // stall the server's writes; the last connection to close checkpoints and removes the WAL anyway.
+    this.db.pragma('wal_checkpoint(PASSIVE)');
     this.db.close();
   }
 }

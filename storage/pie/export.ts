@@ -130,7 +130,7 @@ async function userElement(account: AccountRecord, s: HostStores, options: Expor
   const blocked = await s.blocklist.get(name);
   if (blocked && blocked.length > 0) user.append(x('blocklist', { xmlns: NS_BLOCKING }, ...blocked.map((jid) => x('item', { jid }))));
   const nodes = await Promise.all((await s.pepNodes.list(name)).map(async ({ key, value }) => ({
-    name: key, record: value, items: (await s.pepItems.list(name, { with: key })).map((item) => item.value),
+    name: key, record: value, items: (await s.pepItems.list(name, { with: key })).map((item) => ({ ...item.value, stamp: item.stamp })),
   })));
   user.append(...pepElements(bare, nodes, skip));
   return user;

@@ -235,7 +235,7 @@ class Importer {
     if (user.blocklist.length > 0) await s.blocklist.set(name, user.blocklist);
     for (const node of user.pep) {
       await s.pepNodes.set(name, node.name, node.record);
-      for (const item of node.items) await s.pepItems.append(name, item, { with: node.name });
+      for (const { stamp, ...item } of node.items) await s.pepItems.append(name, item, { with: node.name, stamp });
     }
     return true;
   }

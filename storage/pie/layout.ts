@@ -28,7 +28,7 @@ export const LAYOUT = {
   offline: { module: 'offline', store: 'messages' },
   /** modules/blocking.ts: keyval<string[]> of blocked JIDs. */
   blocklist: { module: 'blocking', store: 'blocklist' },
-  /** modules/pep/index.ts + modules/pubsub/store.ts: map<LeafNodeRecord>, key = node name. */
+  /** modules/pubsub/pep.ts + modules/pubsub/store.ts: map<LeafNodeRecord>, key = node name. */
   pepNodes: { module: 'pep', store: 'nodes' },
   /** The same: archive<StoredItem>, `with` = node name, oldest first. */
   pepItems: { module: 'pep', store: 'items' },

@@ -2,9 +2,12 @@
 //   <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'> with <configure node> (a submitted
 //     pubsub#node_config form), <affiliations node>, <subscriptions node>
 //   <pubsub xmlns='http://jabber.org/protocol/pubsub'> with <items node><item id>payload</item>
-// ↔ the pep module's store (modules/pep/index.ts, modules/pubsub/store.ts): node records in the
+// ↔ the pep module's store (modules/pubsub/pep.ts, modules/pubsub/store.ts): node records in the
 // map 'nodes' (key = node name), items in the archive 'items' (with = node name). Node
 // configuration goes through the pubsub module's own form codec, so both read it alike.
+// When each item was published rides along as an XEP-0203 <delay/> after the item's payload
+// (Herald's addition, for the <delay/> on a last published item; Prosody reads the payload, the
+// item's first child, and ignores it). Items from a file without one count as published at import.
 // (ejabberd's export has no PEP: "Not implemented: PEP nodes export/import".)
 
 import { randomBytes } from 'node:crypto';
@@ -19,8 +22,12 @@ import type { Notice } from './user.js';
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
 const NS_DATA = 'jabber:x:data';
+const NS_DELAY = 'urn:xmpp:delay';
 
-/** XEP-0163 §8 "Recommended Defaults", as modules/pep/index.ts applies them to new nodes. */
+/** A node's item with when it was published (ms since the epoch), when known. */
+export type PepItem = StoredItem & { stamp?: number };
+
+/** XEP-0163 §8 "Recommended Defaults", as modules/pubsub/pep.ts applies them to new nodes. */
 const PEP_DEFAULTS: NodeConfig = { ...BASE_DEFAULTS, access_model: 'presence', send_last_published_item: 'on_sub_and_presence' };
 /** Accepts every max_items a file may carry; the pep module applies its own limit (max_items) when it trims. */
 const ANY_MAX_ITEMS = 1_000_000_000;
@@ -30,14 +37,15 @@ export interface ImportedPepNode {
   name: string;
   record: LeafNodeRecord;
   /** Oldest first. */
-  items: StoredItem[];
+  items: PepItem[];
 }
 
 interface Draft {
   config: Partial<NodeConfig>;
   affiliations: Record<string, Affiliation>;
   subscriptions: LeafNodeRecord['subscriptions'];
-  items: StoredItem[];
+  /** By id, in the order published (a Map keeps insertion order). */
+  items: Map<string, PepItem>;
 }
 
 /** The <pubsub/> elements of a user → the account's PEP nodes. `ownerBare` is the account. */
@@ -45,7 +53,7 @@ export function readPep(owner: XmlElement | undefined, published: XmlElement | u
   const drafts = new Map<string, Draft>();
   const draft = (name: string) => {
     let found = drafts.get(name);
-    if (!found) drafts.set(name, (found = { config: {}, affiliations: {}, subscriptions: [], items: [] }));
+    if (!found) drafts.set(name, (found = { config: {}, affiliations: {}, subscriptions: [], items: new Map() }));
     return found;
   };
   for (const el of owner?.elements() ?? []) {
@@ -63,16 +71,26 @@ export function readPep(owner: XmlElement | undefined, published: XmlElement | u
     if (!items.attrs.node) continue;
     const target = draft(items.attrs.node);
     for (const item of items.getChildren('item')) {
-      target.items.push({ id: item.attrs.id ?? randomBytes(8).toString('hex'), payload: item.firstElement()?.toString() ?? '', publisher: item.attrs.publisher ?? '' });
+      const id = item.attrs.id ?? randomBytes(8).toString('hex');
+      // XEP-0060 §7.1.2: an item published again under the same id replaces the earlier one.
+      target.items.delete(id);
+      target.items.set(id, { id, payload: item.firstElement()?.toString() ?? '', publisher: item.attrs.publisher ?? '', ...publishedAt(item) });
     }
   }
   return [...drafts].map(([name, d]) => {
     const config = { ...PEP_DEFAULTS, ...d.config };
     // Items of a node that does not keep them are not stored (XEP-0060 §4.2); beyond max_items, the newest win.
     const limit = config.max_items === 'max' ? Infinity : config.max_items;
-    const items = config.persist_items ? d.items.slice(-limit) : [];
+    const items = config.persist_items ? [...d.items.values()].slice(-limit) : [];
     return { name, record: { kind: 'leaf', config, affiliations: d.affiliations, subscriptions: d.subscriptions, createdAt: now }, items };
   });
+}
+
+/** The <delay/> Herald writes after an item's payload (never the payload itself). */
+function publishedAt(item: XmlElement): { stamp?: number } {
+  const delay = item.elements().slice(1).find((el) => el.name === 'delay' && el.attrs.xmlns === NS_DELAY);
+  const stamp = Date.parse(delay?.attrs.stamp ?? '');
+  return Number.isNaN(stamp) ? {} : { stamp };
 }
 
 /** Field by field, so one value Herald does not take (say, an access model it lacks) keeps only that default. */
@@ -116,7 +134,7 @@ function readSubscriptions(el: XmlElement, target: Draft): void {
 }
 
 /** An account's PEP nodes and items → the two <pubsub/> elements (none when it has no nodes). */
-export function pepElements(ownerBare: string, nodes: { name: string; record: LeafNodeRecord; items: StoredItem[] }[], skip: (what: string) => void): XmlElement[] {
+export function pepElements(ownerBare: string, nodes: { name: string; record: LeafNodeRecord; items: PepItem[] }[], skip: (what: string) => void): XmlElement[] {
   if (nodes.length === 0) return [];
   const owner = x('pubsub', { xmlns: NS_PUBSUB_OWNER });
   const published = x('pubsub', { xmlns: NS_PUBSUB });
@@ -135,13 +153,15 @@ export function pepElements(ownerBare: string, nodes: { name: string; record: Le
   return published.children.length > 0 ? [owner, published] : [owner];
 }
 
-function pepItem(item: StoredItem, skip: (what: string) => void): XmlElement {
+function pepItem(item: PepItem, skip: (what: string) => void): XmlElement {
   const el = x('item', { id: item.id, publisher: item.publisher === '' ? undefined : item.publisher });
-  if (item.payload === '') return el;
+  if (item.payload === '') return el; // no payload: a <delay/> would be read as one
   try {
     el.append(parseXml(item.payload));
   } catch (err) {
     skip(`PEP item ${item.id} is not readable XML (${(err as Error).message})`);
+    return el;
   }
+  if (item.stamp !== undefined) el.append(x('delay', { xmlns: NS_DELAY, stamp: new Date(item.stamp).toISOString() }));
   return el;
 }

@@ -121,6 +121,8 @@ class DocumentParser {
   private closed = false;
   private currentHost: string | undefined;
   private insideIgnored = false;
+  /** The last <user/> read whole, to say where a fault is in a file that is one long line. */
+  private lastUser: { name: string; line: number } | undefined;
   /** A document whose root is <user/>: the root rebuilt from its header and children. */
   private userRoot: { element: XmlElement; line: number; contentNs: string | undefined; ns: string } | undefined;
 
@@ -135,7 +137,7 @@ class DocumentParser {
         },
         stanza: (el, ns) => this.onElement(el, ns),
         streamClose: () => this.onRootClose(),
-        fault: (condition, text) => this.fail(condition === 'restricted-xml' ? text.replace(/ \(RFC 6120 §11\.1\)$/, '') : `${text} (${condition})`),
+        fault: (condition, text) => this.fail(this.afterLastUser(condition === 'restricted-xml' ? text.replace(/ \(RFC 6120 §11\.1\)$/, '') : `${text} (${condition})`)),
       },
       IMPORT_XML_LIMITS,
     );
@@ -174,6 +176,14 @@ class DocumentParser {
     const lastLine = Math.max(1, this.line - 1);
     if (this.rootKind === undefined) throw new PieFormatError(this.file, lastLine, 'no root element: this is not an XEP-0227 file');
     if (!this.closed) throw new PieFormatError(this.file, lastLine, `the file ends before </${this.rootKind}> (truncated?)`);
+  }
+
+  /**
+   * ejabberd writes a whole host on one line, where "line 1" alone says little: a fault on the
+   * line of the last complete user also names that user.
+   */
+  private afterLastUser(reason: string): string {
+    return this.lastUser?.line === this.line ? `${reason}, after <user name='${this.lastUser.name}'/>` : reason;
   }
 
   private fail(reason: string, line = this.line): void {
@@ -236,6 +246,7 @@ class DocumentParser {
     if (el.name === 'user' && isPieNamespace(ns)) {
       // Whitespace between a user's children is formatting (its content is elements only).
       el.children = el.children.filter((child) => typeof child !== 'string' || child.trim() !== '');
+      this.lastUser = { name: el.attrs.name ?? '', line: this.line };
       this.actions.push({ kind: 'user', host: this.currentHost!, element: el, file: this.file, line });
     } else if (isInclude(el, ns)) {
       this.include(el, 'host', line);

@@ -96,6 +96,7 @@ export async function readUser(el: XmlElement, ctx: UserContext): Promise<Import
   const pubsub: PubsubParts = {};
   for (const child of el.elements()) readChild(child, user, bare, ctx, pubsub);
   if (pubsub.owner || pubsub.items) user.pep = readPep(pubsub.owner, pubsub.items, bare, ctx.notice, (ctx.now ?? (() => new Date()))().getTime());
+  readProsodyAccountAttributes(el, user);
   await readPassword(el.attrs.password, user, ctx);
   return user;
 }
@@ -155,6 +156,39 @@ function addScram(el: XmlElement, user: ImportedUser, ctx: UserContext): void {
   user.credentials[decoded.hash] = decoded.credentials;
   user.credentialSource = 'scram';
   user.doubleEncoded ||= decoded.doubleEncoded;
+}
+
+/** Prosody's namespace for account fields that XEP-0227 has no element for (mod_storage_xep0227). */
+export const NS_PROSODY_EXTENDED = 'http://prosody.im/protocol/extended-xep0227';
+const HEX_SHA1 = /^[0-9a-fA-F]{40}$/;
+
+/**
+ * Prosody before 0.12 wrote no <scram-credentials/>: mod_storage_xep0227 put the fields of its
+ * hashed account record on <user/> as attributes in its own namespace (`xmlns:ns1='…extended-xep0227'
+ * ns1:stored_key='…'`), as mod_auth_internal_hashed keeps them: stored_key and server_key in hex,
+ * the salt as the raw string, iteration_count; always SCRAM-SHA-1. Prosody 0.12 reads them back the
+ * same way, so they are the account's password. A <scram-credentials/> element wins.
+ */
+function readProsodyAccountAttributes(el: XmlElement, user: ImportedUser): void {
+  if (user.credentialSource === 'scram') return;
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(el.attrs)) {
+    const colon = name.indexOf(':');
+    if (colon <= 0 || name.startsWith('xmlns:') || value === undefined) continue;
+    if (el.attrs[`xmlns:${name.slice(0, colon)}`] === NS_PROSODY_EXTENDED) fields[name.slice(colon + 1)] = value;
+  }
+  const { stored_key: storedKey, server_key: serverKey, salt, iteration_count: iterations } = fields;
+  if (storedKey === undefined && serverKey === undefined) return; // other fields only (Prosody 0.12: 'updated', …)
+  if (storedKey === undefined || serverKey === undefined || salt === undefined || iterations === undefined) {
+    throw new Error("Prosody account attributes: stored_key, server_key, salt and iteration_count go together");
+  }
+  if (!HEX_SHA1.test(storedKey) || !HEX_SHA1.test(serverKey)) throw new Error('Prosody account attributes: stored_key and server_key must be 40 hex digits (SHA-1)');
+  if (!/^[0-9]{1,9}$/.test(iterations) || Number(iterations) < 1) throw new Error(`Prosody account attributes: iteration_count '${iterations}' is not a positive number`);
+  if (salt === '') throw new Error('Prosody account attributes: empty salt');
+  user.credentials = {
+    sha1: { salt: Buffer.from(salt, 'utf8'), iterations: Number(iterations), storedKey: Buffer.from(storedKey, 'hex'), serverKey: Buffer.from(serverKey, 'hex') },
+  };
+  user.credentialSource = 'scram';
 }
 
 /**

@@ -124,7 +124,10 @@ describe('pie reader: structure and lines', () => {
     const list = await events(good);
     assert.equal(list.filter((e) => e.kind === 'user').length, 3000);
     const bad = write(base, 'longbad.xml', `<server-data xmlns='urn:xmpp:pie:0'><host jid='a.example'>${users}<user name='oops'></host></server-data>`);
-    assert.equal((await failure(bad)).line, 1);
+    const err = await failure(bad);
+    assert.equal(err.line, 1);
+    // Line 1 of a one-line host says little: the fault names the last user read whole before it.
+    assert.equal(err.reason, `unmatched end tag host (not-well-formed), after <user name='u2999'/>`);
   });
 });
 

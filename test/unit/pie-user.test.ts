@@ -131,6 +131,21 @@ describe('pie: reading a <user/>', () => {
     assert.ok(verifyPasswordAgainst(both.user.credentials.sha1!, 'sha1', 'juliet-secret'));
   });
 
+  test("Prosody before 0.12 (no <scram-credentials/>): hex keys, raw salt and iteration_count as extended-xep0227 attributes → SCRAM-SHA-1 keys that verify the password", async () => {
+    const ext = `xmlns:ns1='http://prosody.im/protocol/extended-xep0227'`;
+    const attrs = `${ext} ns1:stored_key='e2816d443528c2340c84da882f94915fd79f7f5b' xmlns:ns2='http://prosody.im/protocol/extended-xep0227' ns2:server_key='d326ec5ebe935b18460cc38574d2c4e403d29989' xmlns:ns3='http://prosody.im/protocol/extended-xep0227' ns3:salt='4f3d2a1e-7b6c-4e5f-9a8b-0c1d2e3f4a5b' xmlns:ns4='http://prosody.im/protocol/extended-xep0227' ns4:iteration_count='4096'`;
+    const { user } = await read(`<user name='mercutio' ${attrs}/>`);
+    assert.equal(user.credentialSource, 'scram');
+    assert.equal(user.credentials.sha256, undefined);
+    assert.equal(user.credentials.sha1!.iterations, 4096);
+    assert.equal(user.credentials.sha1!.salt.toString(), '4f3d2a1e-7b6c-4e5f-9a8b-0c1d2e3f4a5b');
+    assert.ok(verifyPasswordAgainst(user.credentials.sha1!, 'sha1', 'mercutio-secret'));
+    // Other account fields in that namespace (Prosody 0.12 keeps e.g. 'updated' there) are no password.
+    assert.equal((await read(`<user name='m' ${ext} ns1:updated='1700000000'/>`)).user.credentialSource, 'none');
+    await assert.rejects(read(`<user name='m' ${ext} ns1:stored_key='e2816d443528c2340c84da882f94915fd79f7f5b'/>`), /stored_key, server_key, salt and iteration_count go together/);
+    await assert.rejects(read(`<user name='m' ${attrs.replace('e2816d44', 'zz816d44')}/>`), /40 hex digits/);
+  });
+
   test('a password SASLprep prohibits → account without credentials, reported; no password at all → no credentials', async () => {
     const { user, notices } = await read(`<user name='x' password='a&#xE000;b'/>`);
     assert.equal(user.credentialSource, 'none');
@@ -175,6 +190,24 @@ describe('pie: reading a <user/>', () => {
     // A value Herald does not offer keeps the default, and says so.
     assert.equal(byName.get('urn:xmpp:avatar:metadata')!.record.config.access_model, 'presence');
     assert.deepEqual(notices, [`pep: PEP node urn:xmpp:avatar:metadata: pubsub#access_model = 'authorize' is not supported; the default is kept`]);
+  });
+
+  test("PEP items: Herald's <delay/> after the payload gives the publish time (not the payload); an id given twice keeps the later item", async () => {
+    const { user } = await read(`<user name='romeo'>
+      <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:bookmarks:1'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>
+      <pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'>
+      <item id='a'><conference xmlns='urn:xmpp:bookmarks:1' name='A'/><delay xmlns='urn:xmpp:delay' stamp='2025-06-01T10:11:12.345Z'/></item>
+      <item id='b'><conference xmlns='urn:xmpp:bookmarks:1' name='B'/></item>
+      <item id='a'><conference xmlns='urn:xmpp:bookmarks:1' name='A2'/></item>
+    </items></pubsub></user>`);
+    const [node] = user.pep;
+    assert.deepEqual(node!.items.map((i) => [i.id, i.payload, i.stamp]), [
+      ['b', `<conference xmlns='urn:xmpp:bookmarks:1' name='B'/>`, undefined],
+      ['a', `<conference xmlns='urn:xmpp:bookmarks:1' name='A2'/>`, undefined],
+    ]);
+    const { user: stamped } = await read(`<user name='romeo'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'><item id='a'><conference xmlns='urn:xmpp:bookmarks:1' name='A'/><delay xmlns='urn:xmpp:delay' stamp='2025-06-01T10:11:12.345Z'/></item></items></pubsub></user>`);
+    assert.equal(stamped.pep[0]!.items[0]!.stamp, Date.parse('2025-06-01T10:11:12.345Z'));
+    assert.equal(stamped.pep[0]!.items[0]!.payload, `<conference xmlns='urn:xmpp:bookmarks:1' name='A'/>`);
   });
 
   test('no name, or a name that is not a localpart → error', async () => {

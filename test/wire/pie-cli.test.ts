@@ -6,7 +6,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../bin/testing.js';
-import { fixture, loginImported, tempDir } from './pie-helpers.js';
+import { fixture, importInto, loginImported, tempDir, withDatabase } from './pie-helpers.js';
 
 const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 
@@ -63,6 +63,33 @@ describe('herald import / herald export', () => {
     assert.equal(users.stdout, '');
   });
 
+  test('malformed file after an earlier import, with --replace → exit 1 naming FILE:LINE; every row of every table as before', async (t) => {
+    const dir = tempDir(t);
+    const config = configIn(dir, 'montague.example');
+    await importInto(join(dir, 'data'), [fixture('ejabberd/20240315-101500.xml')], { domain: 'montague.example' }); // as `herald import` does
+    const before = await databaseRows(join(dir, 'data'));
+    // A new account, a replacement for an existing one (which --replace would delete first), then line 9 breaks.
+    writeFileSync(join(dir, 'broken.xml'), [
+      `<?xml version='1.0' encoding='UTF-8'?>`,
+      `<server-data xmlns='urn:xmpp:pie:0'>`,
+      `  <host jid='montague.example'>`,
+      `    <user name='tybalt' password='tybalt-secret'><query xmlns='jabber:iq:roster'><item jid='romeo@montague.example' subscription='none'/></query></user>`,
+      `    <user name='romeo' password='new-secret'>`,
+      `      <vCard xmlns='vcard-temp'><FN>Romeo</FN></vCard>`,
+      `    </user>`,
+      `    <user name='sampson' password='s'>`,
+      `      <vCard xmlns='vcard-temp'><FN>Sampson</FN></vcard>`,
+      `    </user>`,
+      `  </host>`,
+      `</server-data>`,
+    ].join('\n'));
+    const result = await run(['import', 'broken.xml', '--replace', '--config', config], dir);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `herald: broken.xml:9: unmatched end tag vcard (not-well-formed)\nNothing was imported.\n`);
+    assert.equal(result.stdout, '');
+    assert.deepEqual(await databaseRows(join(dir, 'data')), before);
+  });
+
   test('import while the server runs → exit 1, asks to stop it; export works meanwhile', async (t) => {
     const dir = tempDir(t);
     const config = configIn(dir, 'localhost');
@@ -78,3 +105,14 @@ describe('herald import / herald export', () => {
     (await loginImported(server, 'romeo', 'romeo-secret')).close(); // the server was not disturbed
   });
 });
+
+/** Every row of every table of a data directory's database, to show that a refused import changed nothing. */
+async function databaseRows(dataDir: string): Promise<Record<string, unknown[]>> {
+  return withDatabase(dataDir, async (store) => {
+    const tables = store.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all() as string[];
+    const rows: Record<string, unknown[]> = {};
+    for (const table of tables) rows[table] = store.db.prepare(`SELECT * FROM "${table}" ORDER BY 1, 2`).all();
+    assert.ok((rows.accounts?.length ?? 0) > 0, 'the earlier import left accounts');
+    return rows;
+  });
+}

@@ -4,7 +4,7 @@
 // an export imported into a fresh server gives the same accounts (and the same export).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../../bin/testing.js';
+import { startServer, type TestServer } from '../../bin/testing.js';
 import { getRoster, itemsOf } from './presence-helpers.js';
 import { exportOf, fixture, importInto, loginImported, serverWithImport, tempDir, withDatabase } from './pie-helpers.js';
 import { writeFileSync } from 'node:fs';
@@ -41,6 +41,16 @@ describe('pie: import from Prosody (prosody-migrator output, one file per user)'
     juliet.send('<presence/>');
     await juliet.waitFor(`<presence type='subscribe' from='nurse@verona.example' to='juliet@capulet.example'/>`);
     juliet.close();
+  });
+
+  test('a Prosody 0.11 export (hex keys as extended-xep0227 attributes, no <scram-credentials/>) → the account logs in with its old password over SCRAM-SHA-1', async (t) => {
+    const { server, report } = await serverWithImport(t, 'capulet.example', [fixture('prosody-0.11')]);
+    assert.deepEqual(report.withoutCredentials, []);
+    assert.deepEqual(report.sha1Only, ['mercutio']);
+    const mercutio = await loginImported(server, 'mercutio', 'mercutio-secret', { mechanism: 'SCRAM-SHA-1' });
+    assert.equal((await mercutio.iq(VCARD_GET)).getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Mercutio');
+    mercutio.close();
+    await assert.rejects(loginImported(server, 'mercutio', 'wrong-secret', { mechanism: 'SCRAM-SHA-1' }), /not-authorized/);
   });
 
   test('wrong password for an imported account → not-authorized', async (t) => {
@@ -105,9 +115,10 @@ describe('pie: export → import round trip', () => {
     assert.equal((await romeo.iq(`<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='spam@example.net'/></block></iq>`)).attrs.type, 'result');
     assert.equal((await romeo.iq(NICK_PUBLISH)).attrs.type, 'result');
     romeo.send(`<message to='juliet@localhost' type='chat' id='rt1'><body>Meet me at the balcony &amp; bring a ladder</body></message>`);
-    await until(async () => (await source.server.store.archive('localhost', 'offline', 'messages').count('juliet')) === 1);
-    const exported = await exportOf(source.dataDir, { domain: 'localhost' }); // while the source runs
+    const exported = await exportOnceStored(source, async () => (await source.server.store.archive('localhost', 'offline', 'messages').count('juliet')) === 1, "id='rt1'");
 
+    // When the nick was published travels too (a <delay/> after the item's payload).
+    assert.match(exported, /<nick xmlns='http:\/\/jabber\.org\/protocol\/nick'>Romeo M\.<\/nick><delay xmlns='urn:xmpp:delay' stamp='\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z'\/><\/item>/);
     const { server: target, report } = await serverWithImport(t, 'localhost', [writeTemp(t, exported)]);
     assert.equal(report.accounts, 2);
     // Nothing lost or changed on the way: the new server exports exactly what the old one did.
@@ -135,8 +146,7 @@ describe('pie: export → import round trip', () => {
     await source.createUser('juliet');
     const romeo = await source.login('romeo');
     romeo.send(`<presence to='juliet@localhost' type='subscribe' id='sub1'/>`);
-    await until(async () => (await source.server.store.map('localhost', 'presence', 'pending_in').count('juliet')) === 1);
-    const exported = await exportOf(source.dataDir, { domain: 'localhost' });
+    const exported = await exportOnceStored(source, async () => (await source.server.store.map('localhost', 'presence', 'pending_in').count('juliet')) === 1, "type='subscribe'");
     // As Prosody and ejabberd read it: a jabber:client subscribe from the contact, under <user/>.
     assert.match(exported, /<presence (?=[^>]*xmlns='jabber:client')(?=[^>]*type='subscribe')(?=[^>]*from='romeo@localhost')[^>]*\/>/);
     const { server: target } = await serverWithImport(t, 'localhost', [writeTemp(t, exported)]);
@@ -180,12 +190,24 @@ describe('pie: conflicts and a running server', () => {
   });
 });
 
-/** Polls until `check` holds (what a client cannot see: a write on the server). */
-async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+/**
+ * The export of a running server's domain (written, like `herald export`, while it runs) once
+ * `stored` holds. `stored` asks the server's own connection, which sees its writes before their
+ * group commit (storage/sqlite.ts); the export's connection sees them only after it, hence the
+ * wait before exporting.
+ */
+async function exportOnceStored(server: TestServer, stored: () => Promise<boolean>, expected: string, timeoutMs = 3000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+  while (!(await stored())) {
+    if (Date.now() > deadline) assert.fail('the server did not store it in time');
     await new Promise((resolvePromise) => setTimeout(resolvePromise, 10));
+  }
+  for (;;) {
+    // Exporting while the server's write is still uncommitted would stall both (one thread): wait first.
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
+    const exported = await exportOf(server.dataDir, { domain: 'localhost' });
+    if (exported.includes(expected)) return exported;
+    if (Date.now() > deadline) assert.fail(`the export has no ${expected}:\n${exported}`);
   }
 }
 
