@@ -26,6 +26,7 @@ export { STOP, Priority, type HookResult, type RouteEvent, type Origin, type May
 export { XmlElement, x, type XmlNode } from './xml/element.js';
 export { parseXml } from './xml/parser.js';
 export { keyedSerial, type KeyedSerial } from './keyed-serial.js';
+export { randomId } from './random.js';
 export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';

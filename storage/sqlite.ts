@@ -11,6 +11,7 @@ import {
   StorageError,
   type AccountRecord,
   type AccountStore,
+  type ArchiveAppendMeta,
   type ArchiveItem,
   type ArchiveQuery,
   type ArchiveStore,
@@ -80,12 +81,10 @@ export interface SqliteOptions {
   /** File path, or ':memory:'. */
   path: string;
   /**
-   * How long a group commit collects writes (see WriteBatch); 0 (the default) commits once per
-   * event-loop turn. Longer windows cost less CPU per write (measured: ~170 µs per archive append
-   * at 0, ~80 µs at 5 ms) but delay every awaited write, which reorders what modules send after
-   * a write against what they send without one: not the default until those orders are audited.
+   * How long a lazy write (ArchiveAppendMeta.lazy) may wait for others to share its commit. Default
+   * 10 ms; 0 treats lazy writes like the others (committed at the end of the event-loop turn).
    */
-  commitDelayMs?: number;
+  lazyCommitMs?: number;
 }
 
 export class SqliteStore implements Store {
@@ -105,7 +104,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new StorageError(`cannot open database ${options.path}: ${(err as Error).message}`, err);
     }
-    this.batch = new WriteBatch(this.db, options.commitDelayMs ?? 0);
+    this.batch = new WriteBatch(this.db, options.lazyCommitMs ?? 10);
     this.accounts = new SqliteAccounts(this.db, this.batch);
   }
 
@@ -210,21 +209,26 @@ function wrap<T>(what: string, fn: () => T): Promise<T> {
 }
 
 /**
- * Group commit: writes run at once (so later reads on this connection see them), inside one
- * transaction that is committed `commitDelayMs` after its first write (0: when the event-loop
- * turn's I/O is done, setImmediate); their promises resolve only after that commit, so nothing a
- * caller was told is stored can be lost. A commit writes every page the transaction touched to the
- * WAL, and consecutive archive appends touch the same pages: at 1,000 messages/s one commit per
- * message cost ~170 µs of CPU per append, one per 5 ms ~80 µs (SqliteOptions.commitDelayMs).
+ * Group commit: writes run at once (so later reads on this connection see them) inside one open
+ * transaction, and their promises resolve only after its COMMIT, so nothing a caller was told is
+ * stored can be lost. The transaction commits when the event-loop turn's I/O is done
+ * (setImmediate) once it holds an ordinary write, or `lazyMs` after the first lazy write when it
+ * holds only lazy ones. Why: a commit costs far more than an insert on a VM disk (one pwrite per
+ * dirty page: ~200 µs measured for an archive append, which dirties the table and six index pages),
+ * and at 1,000 messages/s a commit per turn was two thirds of the server's time; lazy writes (the
+ * message archive) share one commit per window instead. Ordinary writes keep their one-turn delay,
+ * so what a module sends after awaiting one keeps its order against what it sends without.
  * Inside a transaction someone else opened (import/export tools), writes simply join it.
  */
 class WriteBatch {
   private open = false;
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private waiting: { resolve(): void; reject(err: unknown): void }[] = [];
 
-  constructor(private readonly db: Database.Database, private readonly commitDelayMs: number) {}
+  constructor(private readonly db: Database.Database, private readonly lazyMs: number) {}
 
-  write<T>(what: string, fn: () => T): Promise<T> {
+  write<T>(what: string, fn: () => T, lazy = false): Promise<T> {
     if (!this.db.inTransaction) {
       try {
         this.db.exec('BEGIN');
@@ -232,8 +236,10 @@ class WriteBatch {
         return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
       }
       this.open = true;
-      if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
-      else setImmediate(() => this.flush());
+    }
+    if (this.open) {
+      if (!lazy || this.lazyMs <= 0) this.immediate ??= setImmediate(() => this.flush());
+      else if (!this.immediate) this.timer ??= setTimeout(() => this.flush(), this.lazyMs);
     }
     let result: T;
     try {
@@ -245,8 +251,12 @@ class WriteBatch {
     return new Promise<T>((resolve, reject) => this.waiting.push({ resolve: () => resolve(result), reject }));
   }
 
-  /** Commits what this turn wrote (also called before closing and before explicit transactions). */
+  /** Commits what was written (also called before closing and before explicit transactions). */
   flush(): void {
+    if (this.immediate) clearImmediate(this.immediate);
+    if (this.timer) clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
     if (!this.open) return;
     this.open = false;
     const waiting = this.waiting;
@@ -479,9 +489,10 @@ class SqliteArchive<T> implements ArchiveStore<T> {
     };
   }
 
-  append(owner: string, value: T, meta: { with?: string; stamp?: number; key?: string } = {}): Promise<number> {
+  append(owner: string, value: T, meta: ArchiveAppendMeta = {}): Promise<number> {
     return this.batch.write('archive append', () =>
       Number(this.stmts.append.run(...this.scope, owner, meta.stamp ?? Date.now(), meta.with ?? null, bareOf(meta.with), meta.key ?? null, JSON.stringify(value)).lastInsertRowid),
+      meta.lazy === true,
     );
   }
 

@@ -78,9 +78,21 @@ export interface ArchiveQuery {
   end?: number;
 }
 
+export interface ArchiveAppendMeta {
+  with?: string;
+  stamp?: number;
+  key?: string;
+  lazy?: boolean;
+}
+
 export interface ArchiveStore<T> {
-  /** `key` is the caller's identifier for the item (findByKey finds it again); unique per owner is the caller's duty. */
-  append(owner: string, value: T, meta?: { with?: string; stamp?: number; key?: string }): Promise<number>;
+  /**
+   * `key` is the caller's identifier for the item (findByKey finds it again); unique per owner is
+   * the caller's duty. The item is readable at once; the promise resolves once it is committed.
+   * `lazy`: the commit may wait a few milliseconds for other writes (the store's lazy window), for
+   * high-rate appends whose caller does not wait for them (message archives).
+   */
+  append(owner: string, value: T, meta?: ArchiveAppendMeta): Promise<number>;
   list(owner: string, query?: ArchiveQuery): Promise<ArchiveItem<T>[]>;
   /** Items of an owner; with a query, those matching its filters (`limit` and `reverse` are ignored). */
   count(owner: string, query?: ArchiveQuery): Promise<number>;

@@ -108,9 +108,10 @@ export default defineModule({
       const exists = m.sessions.resourcesOf(e.to.bareString).length > 0 || (await m.accounts.exists(username));
       if (!exists || !(await wanted(username, e.from))) return;
       const id = newArchiveId();
-      // Awaited: the stanza-id goes out only for a message whose archiving was committed (the router
-      // delivers after this, so the sender's stream is not held).
-      if (!(await store(username, id, e.stanza, e.from))) return;
+      // Not awaited, like archiveSent: the row is inserted now (queries see it at once) and committed
+      // within the store's lazy window with the other messages of those milliseconds; waiting for
+      // the commit would add that window to every delivery. A failed commit is logged by store().
+      void store(username, id, e.stanza, e.from);
       e.stanza = withStanzaId(e.stanza, e.to.bareString, id);
       archivedForRecipient.add(e.stanza);
     }
@@ -148,8 +149,8 @@ export default defineModule({
     async function archiveSent(stanza: XmlElement, session: Session, to: Jid): Promise<void> {
       if (!(await wanted(session.username, to))) return;
       const id = newArchiveId();
-      // Not awaited: the row is written at once and committed within this event-loop turn (the
-      // storage layer's group commit); waiting for that would hold the client's stream a turn per message.
+      // Not awaited: the row is written at once and committed within the store's lazy window (the
+      // storage layer's group commit); waiting for that would hold the client's stream per message.
       void store(session.username, id, stanza, to);
       const marker = x('stanza-id', { xmlns: NS.STANZA_ID, by: session.bareJid, id });
       stanza.children.push(marker);
@@ -167,7 +168,7 @@ export default defineModule({
 
     /** Appends (written at once, resolved once committed); false when storage failed (logged). */
     function store(username: string, id: string, stanza: XmlElement, peer: Jid): Promise<boolean> {
-      return archive.append(username, id, { stanza: stanza.toString() }, peer.toString()).then(
+      return archive.append(username, id, { stanza: stanza.toString() }, peer.toString(), Date.now(), true).then(
         () => true,
         (err: unknown) => {
           m.log.error({ err, user: username }, 'archiving failed');

@@ -2,8 +2,7 @@
 // order by the store's increasing ids, and clients see them by their XEP-0359 stanza id (the item
 // key): random, so "unpredictable and unique within the archive" (XEP-0313 §3) and never reused.
 // Paging (XEP-0059 as XEP-0313 §4.3 uses it) is worked out here; building stanzas is query.ts's.
-import { randomBytes } from 'node:crypto';
-import type { ArchiveItem, ArchiveQuery, ArchiveStore } from '../../server/module-api.js';
+import { randomId, type ArchiveItem, type ArchiveQuery, type ArchiveStore } from '../../server/module-api.js';
 import { stanzaError } from '../../server/errors.js';
 import type { MamQuery } from './query.js';
 
@@ -27,15 +26,16 @@ export interface ArchivePage {
 
 /** A new archive id: 18 random bytes, URL-safe, never starting with '-' (it reads like an option in shells). */
 export function newArchiveId(): string {
-  const id = randomBytes(18).toString('base64url');
+  const id = randomId(18);
   return id.startsWith('-') ? `A${id.slice(1)}` : id;
 }
 
 export class MessageArchive {
   constructor(private readonly store: ArchiveStore<StoredMessage>) {}
 
-  append(owner: string, id: string, message: StoredMessage, peer: string, stamp = Date.now()): Promise<number> {
-    return this.store.append(owner, message, { key: id, with: peer, stamp });
+  /** `lazy`: committed within the store's lazy window (for callers that do not wait for it). */
+  append(owner: string, id: string, message: StoredMessage, peer: string, stamp = Date.now(), lazy = false): Promise<number> {
+    return this.store.append(owner, message, { key: id, with: peer, stamp, lazy });
   }
 
   /**

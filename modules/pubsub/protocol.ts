@@ -2,8 +2,7 @@
 // and PEP (XEP-0163, every account's bare JID): namespaces, the disco features the engine backs,
 // reading requests into typed values and building event notifications. Errors are the ones the
 // XEP lists per use case, with their pubsub#errors application conditions.
-import { randomBytes } from 'node:crypto';
-import { x, type XmlElement } from '../../server/module-api.js';
+import { randomId, x, type XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import { formType, parseForm, type DataForm } from '../../server/protocol/xep0004.js';
 import { stanzaError, type StanzaError } from '../../server/errors.js';
@@ -110,7 +109,7 @@ export function maxItemsAttr(element: XmlElement): number | undefined {
 
 /** XEP-0060 §12.4: a notification is a message from the service carrying an <event/>. */
 export function eventMessage(from: string, to: string, type: string, ...children: XmlElement[]): XmlElement {
-  return x('message', { from, to, type, id: randomBytes(9).toString('base64url') }, x('event', { xmlns: NS_PUBSUB_EVENT }, ...children));
+  return x('message', { from, to, type, id: randomId(9) }, x('event', { xmlns: NS_PUBSUB_EVENT }, ...children));
 }
 
 /** XEP-0082 DateTime for a <delay/> on the last published item (XEP-0163 §4.3.4 example). */

@@ -1,8 +1,7 @@
 // XEP-0060 §7.1 publish requests, read into a typed value: which node, the one item, and the
 // publish-options form (XEP-0060 §7.1.5, where XEP-0357 §5 puts the node's secret). Errors are the
 // ones §7.1.3 lists; what a node kind accepts as payload is decided by the caller.
-import { randomBytes } from 'node:crypto';
-import { x, type XmlElement } from '../../server/module-api.js';
+import { randomId, x, type XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import { formType, formValue, parseForm, type DataForm } from '../../server/protocol/xep0004.js';
 import { stanzaError } from '../../server/errors.js';
@@ -52,7 +51,7 @@ export function parsePublish(pubsub: XmlElement): PublishRequest {
   if (payloads.length > 1) throw stanzaError.badRequest('one payload per item', { app: pubsubCondition('invalid-payload') });
   const givenId = item.attrs.id;
   if (givenId !== undefined && (givenId === '' || givenId.length > MAX_ITEM_ID_LENGTH)) throw stanzaError.badRequest('bad item id');
-  return { node, itemId: givenId ?? randomBytes(12).toString('base64url'), item, payload: payloads[0], options: publishOptions(pubsub) };
+  return { node, itemId: givenId ?? randomId(12), item, payload: payloads[0], options: publishOptions(pubsub) };
 }
 
 function publishOptions(pubsub: XmlElement): DataForm | undefined {

@@ -12,8 +12,7 @@
 // errors have been received in a row." Herald: conditions that say the node or service is not
 // there for us (DISABLING) disable at once; `wait` errors are retried with backoff and then count
 // as one error; every other error (and a timeout) counts, and `max_errors` in a row disable.
-import { randomBytes } from 'node:crypto';
-import { tryParseJid, type ModuleContext, type XmlElement } from '../../server/module-api.js';
+import { randomId, tryParseJid, type ModuleContext, type XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import type { PushOptions } from './options.js';
 import { enableKey, type PushEnable, type PushStore } from './store.js';
@@ -225,7 +224,7 @@ export class Publisher {
 
   private publishOnce(iq: XmlElement, to: string): Promise<Outcome> {
     if (this.stopping) return Promise.resolve({ kind: 'stopped' });
-    const id = randomBytes(9).toString('base64url');
+    const id = randomId(9);
     iq.attrs.id = id;
     return new Promise((resolve) => {
       const timer = setTimeout(() => done({ kind: 'timeout' }), this.deps.config.publishTimeout);
