@@ -14,9 +14,10 @@ export function databasePath(config: HeraldConfig): string {
   return join(config.data_dir, 'herald.sqlite');
 }
 
-export function openStore(config: HeraldConfig): SqliteStore {
+/** The SQLite store of a config's data directory; `server`: for a long-running server (checkpoints in a worker thread). */
+export function openStore(config: HeraldConfig, options: { server?: boolean } = {}): SqliteStore {
   mkdirSync(config.data_dir, { recursive: true });
-  return new SqliteStore({ path: databasePath(config) });
+  return new SqliteStore({ path: databasePath(config), backgroundCheckpoints: options.server === true });
 }
 
 export interface CreateOptions {
@@ -30,7 +31,7 @@ export function createHerald(config: HeraldConfig, options: CreateOptions = {}):
   const log = options.log ?? createLogger(config.log_level);
   mkdirSync(config.data_dir, { recursive: true });
   const cert = ensureCertificate({ domain: config.domain, dataDir: config.data_dir, cert: config.tls.cert, key: config.tls.key });
-  const store = openStore(config);
+  const store = openStore(config, { server: true });
   const server = new HeraldServer({
     config,
     store,

@@ -6,6 +6,9 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { CheckpointerData } from './checkpointer.js';
 import type { ScramCredentials, ScramHash } from '../server/sasl/mechanism.js';
 import {
   StorageError,
@@ -85,7 +88,21 @@ export interface SqliteOptions {
    * 10 ms; 0 treats lazy writes like the others (committed at the end of the event-loop turn).
    */
   lazyCommitMs?: number;
+  /**
+   * WAL checkpoints in a worker thread (storage/checkpointer.ts) instead of inside the commits of
+   * this connection, whose event loop they stalled: for the long-running server. Off for the CLI's
+   * short-lived stores.
+   */
+  backgroundCheckpoints?: boolean;
 }
+
+/** How often the checkpointer copies the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 100;
+/**
+ * With the checkpointer, this connection still checkpoints itself once the WAL exceeds this many
+ * pages (40 MiB): a safety net should the worker fall behind, not the normal path.
+ */
+const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
@@ -106,6 +123,29 @@ export class SqliteStore implements Store {
     }
     this.batch = new WriteBatch(this.db, options.lazyCommitMs ?? 10);
     this.accounts = new SqliteAccounts(this.db, this.batch);
+    if (options.backgroundCheckpoints && options.path !== ':memory:') this.startCheckpointer(options.path);
+  }
+
+  private checkpointer: Worker | undefined;
+
+  private startCheckpointer(path: string): void {
+    const workerData: CheckpointerData = { path, intervalMs: CHECKPOINT_INTERVAL_MS };
+    const worker = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData });
+    worker.unref(); // never what keeps the process alive
+    // Should the worker die, commits checkpoint again as SQLite does by default.
+    worker.on('error', () => this.db.open && this.db.pragma('wal_autocheckpoint = 1000'));
+    this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    this.checkpointer = worker;
+  }
+
+  private async stopCheckpointer(): Promise<void> {
+    const worker = this.checkpointer;
+    if (!worker) return;
+    this.checkpointer = undefined;
+    const stopped = once(worker, 'message').catch(() => undefined);
+    worker.postMessage('stop');
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await worker.terminate();
   }
 
   get schemaVersion(): number {
@@ -193,6 +233,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db.open) return;
     this.batch.flush();
+    await this.stopCheckpointer();
     // PASSIVE: never waits. A CLI command (export, adduser) closing beside a running server must not
     // stall the server's writes; the last connection to close checkpoints and removes the WAL anyway.
     this.db.pragma('wal_checkpoint(PASSIVE)');

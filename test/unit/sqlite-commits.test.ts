@@ -1,0 +1,84 @@
+// The storage layer's write path: lazy archive appends share one commit per window, ordinary
+// writes keep theirs at the end of the event-loop turn, and the server's WAL checkpoints run in a
+// worker thread (storage/checkpointer.ts) rather than inside its commits.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../../storage/sqlite.js';
+
+function tempDatabase(t: { after(fn: () => unknown): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-commits-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'h.sqlite');
+}
+
+/** Rows another connection (another process, e.g. `herald export`) sees: only committed ones. */
+function committedRows(path: string): number {
+  const other = new Database(path, { readonly: true });
+  try {
+    return other.prepare('SELECT count(*) FROM archive').pluck().get() as number;
+  } finally {
+    other.close();
+  }
+}
+
+describe('storage: group commit', () => {
+  test('lazy appends stay uncommitted past the end of the turn, then commit together within the window', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path, lazyCommitMs: 150 });
+    t.after(() => store.close());
+    const archive = store.archive<string>('localhost', 'mam', 'messages');
+    const appended = [archive.append('romeo', 'one', { lazy: true }), archive.append('juliet', 'two', { lazy: true })];
+    assert.equal(await archive.count('romeo'), 1, 'readable at once on the writing connection');
+    await new Promise((resolve) => setImmediate(resolve));
+    await sleep(20);
+    assert.equal(committedRows(path), 0, 'not committed at the end of the turn');
+    await Promise.all(appended);
+    assert.equal(committedRows(path), 2, 'committed when the promises resolve');
+  });
+
+  test('an ordinary write in the same window commits the lazy ones with it at the end of its turn', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path, lazyCommitMs: 10_000 });
+    t.after(() => store.close());
+    const archive = store.archive<string>('localhost', 'mam', 'messages');
+    const lazy = archive.append('romeo', 'lazy', { lazy: true });
+    const started = Date.now();
+    await store.archive<string>('localhost', 'offline', 'messages').append('romeo', 'eager');
+    await lazy;
+    assert.ok(Date.now() - started < 5_000, 'did not wait for the lazy window');
+    assert.equal(committedRows(path), 2);
+  });
+});
+
+describe('storage: background checkpoints', () => {
+  test('with backgroundCheckpoints the WAL reaches the database file without this connection checkpointing', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path, backgroundCheckpoints: true });
+    t.after(() => store.close());
+    const archive = store.archive<string>('localhost', 'mam', 'messages');
+    const sizeBefore = statSync(path).size;
+    const payload = 'x'.repeat(2000);
+    for (let i = 0; i < 500; i++) await archive.append('romeo', payload); // ~1 MB: far below the connection's own fallback threshold
+    let size = statSync(path).size;
+    for (let waited = 0; size < sizeBefore + 500_000 && waited < 5_000; waited += 50) {
+      await sleep(50);
+      size = statSync(path).size;
+    }
+    assert.ok(size >= sizeBefore + 500_000, `database file ${sizeBefore} → ${size} bytes: the checkpointer did not copy the WAL`);
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 10_000);
+  });
+
+  test('without it (CLI stores) SQLite checkpoints as usual and no worker is left behind at close', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path });
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    await store.archive<string>('localhost', 'mam', 'messages').append('romeo', 'one');
+    await store.close();
+    assert.equal(committedRows(path), 1);
+  });
+});
