@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { XmlElement, serialize } from './xml/element.js';
 import { escapeAttr } from './xml/escape.js';
 import { NS } from './protocol/ns.js';
+import { TickCorkedWriter, listenToSocket } from './socket-io.js';
 
 export interface TransportEvents {
   /** Bytes from a socket, or one complete message from a WebSocket. */
@@ -63,8 +64,8 @@ export class SocketTransport implements StreamTransport {
   readonly canStartTls: boolean;
   private socket: Socket;
   private events: TransportEvents | undefined;
-  private corked = false;
   private secureNow: boolean;
+  private readonly writer = new TickCorkedWriter(() => this.socket, () => this.events);
 
   constructor(socket: Socket, directTls: boolean) {
     this.socket = socket;
@@ -93,16 +94,7 @@ export class SocketTransport implements StreamTransport {
   }
 
   private listen(socket: Socket): void {
-    let reason = 'connection closed';
-    socket.on('data', (chunk: Buffer) => this.events?.data(chunk));
-    socket.on('error', (err) => {
-      reason = `socket error: ${err.message}`;
-    });
-    socket.on('end', () => {
-      // The peer half-closed: nothing more will come. (end() twice throws: check first.)
-      if (!socket.destroyed && !socket.writableEnded) socket.end();
-    });
-    socket.on('close', () => this.events?.closed(reason));
+    listenToSocket(socket, () => this.events);
   }
 
   openStream(attrs: StreamHeaderAttrs): void {
@@ -128,23 +120,11 @@ export class SocketTransport implements StreamTransport {
   }
 
   protected write(data: string): boolean {
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return false;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => this.uncork());
-    }
-    socket.write(data);
-    return true;
+    return this.writer.write(data);
   }
 
   private uncork(): void {
-    if (!this.corked) return;
-    this.events?.beforeFlush?.();
-    this.corked = false;
-    this.socket.uncork();
-    this.events?.afterFlush?.();
+    this.writer.flush();
   }
 
   flushed(): Promise<void> {

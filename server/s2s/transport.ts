@@ -10,6 +10,7 @@ import type { X509Certificate } from 'node:crypto';
 import { XmlElement, serialize } from '../xml/element.js';
 import { escapeAttr } from '../xml/escape.js';
 import { NS } from '../protocol/ns.js';
+import { TickCorkedWriter, listenToSocket } from '../socket-io.js';
 
 export const NS_DIALBACK = 'jabber:server:dialback';
 
@@ -30,7 +31,7 @@ export class S2sTransport {
   private socket: Socket;
   private secureNow: boolean;
   private events: S2sTransportEvents | undefined;
-  private corked = false;
+  private readonly writer = new TickCorkedWriter(() => this.socket);
   /** Set for a STARTTLS server-side socket, where Node leaves `authorized` unset (see startTlsServer). */
   private verified: { authorized: boolean; error: string | undefined } | undefined;
 
@@ -75,15 +76,7 @@ export class S2sTransport {
   }
 
   private listen(socket: Socket): void {
-    let reason = 'connection closed';
-    socket.on('data', (chunk: Buffer) => this.events?.data(chunk));
-    socket.on('error', (err) => {
-      reason = `socket error: ${err.message}`;
-    });
-    socket.on('end', () => {
-      if (!socket.destroyed) socket.end();
-    });
-    socket.on('close', () => this.events?.closed(reason));
+    listenToSocket(socket, () => this.events);
   }
 
   private detach(): Socket {
@@ -118,21 +111,11 @@ export class S2sTransport {
 
   /** Writes made in one tick go out as one TCP/TLS write. */
   private write(data: string): boolean {
-    const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return false;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => this.uncork());
-    }
-    socket.write(data);
-    return true;
+    return this.writer.write(data);
   }
 
   private uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+    this.writer.flush();
   }
 
   /**
