@@ -17,7 +17,23 @@ export interface NewRegistration {
   data: Record<string, string>;
 }
 
+/**
+ * Registrations kept in memory, least recently used dropped first: every push looks its device's
+ * registration up (delivery.ts), while registrations change only when a device registers or goes.
+ * Only found ones are kept, so publishes for unknown nodes cannot crowd out real ones.
+ */
+const CACHED_REGISTRATIONS = 10_000;
+
 export class Registrations {
+  /**
+   * By owner and node (a bare JID holds no line feed). Write-through: this class is the only
+   * writer of its store (`herald appserver` has its own database and its own instance). Frozen:
+   * the same object goes to every caller.
+   */
+  private readonly cached = new Map<string, PushRegistration>();
+  /** Counts writes: a read that a write overtook may hold the old registration, so it is not kept. */
+  private writes = 0;
+
   constructor(
     private readonly store: MapStore<PushRegistration>,
     private readonly pubsub: PubsubService,
@@ -25,14 +41,23 @@ export class Registrations {
     private readonly removed: (registration: PushRegistration) => void,
   ) {}
 
-  get(owner: string, node: string): Promise<PushRegistration | undefined> {
-    return this.store.get(owner, node);
+  async get(owner: string, node: string): Promise<PushRegistration | undefined> {
+    const id = `${owner}\n${node}`;
+    const hit = this.cached.get(id);
+    if (hit) {
+      this.remember(id, hit);
+      return hit;
+    }
+    const writes = this.writes;
+    const registration = await this.store.get(owner, node);
+    if (registration && writes === this.writes) this.remember(id, Object.freeze(registration));
+    return registration;
   }
 
   /** The registration behind a push node, whoever owns it. */
   async byNode(node: string): Promise<PushRegistration | undefined> {
     const owner = await this.pubsub.pushNodeOwner(node);
-    return owner === undefined ? undefined : this.store.get(owner, node);
+    return owner === undefined ? undefined : this.get(owner, node);
   }
 
   /** An owner's registrations, oldest first. */
@@ -70,11 +95,11 @@ export class Registrations {
       createdAt: Date.now(),
       data: request.data,
     };
-    await this.store.set(registration.owner, registration.node, registration);
+    await this.write(registration.owner, registration.node, this.store.set(registration.owner, registration.node, registration));
     try {
       await this.pubsub.createPushNode(registration.node, registration.secret, registration.owner);
     } catch (err) {
-      await this.store.delete(registration.owner, registration.node);
+      await this.write(registration.owner, registration.node, this.store.delete(registration.owner, registration.node));
       throw err;
     }
     if (replaced) await this.remove(replaced);
@@ -84,7 +109,7 @@ export class Registrations {
   /** Removes a registration and its push node. */
   async remove(registration: PushRegistration): Promise<void> {
     await this.pubsub.deletePushNode(registration.node);
-    await this.store.delete(registration.owner, registration.node);
+    await this.write(registration.owner, registration.node, this.store.delete(registration.owner, registration.node));
     this.removed(registration);
   }
 
@@ -102,5 +127,26 @@ export class Registrations {
       gone.push(registration.node);
     }
     return gone;
+  }
+
+  /**
+   * Every write to the store goes through here, called with the write already under way: the
+   * cached registration is dropped now and, should the write fail, again (nothing stale is kept).
+   */
+  private write<T>(owner: string, node: string, write: Promise<T>): Promise<T> {
+    const id = `${owner}\n${node}`;
+    this.writes++;
+    this.cached.delete(id);
+    return write.catch((err: unknown) => {
+      this.writes++;
+      this.cached.delete(id);
+      throw err;
+    });
+  }
+
+  private remember(id: string, registration: PushRegistration): void {
+    this.cached.delete(id);
+    this.cached.set(id, registration);
+    if (this.cached.size > CACHED_REGISTRATIONS) this.cached.delete(this.cached.keys().next().value!);
   }
 }

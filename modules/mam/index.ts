@@ -13,7 +13,7 @@
 // that already read them from the archive (§5.1.1 MAY).
 import { z } from 'zod';
 import { Priority, defineModule, duration, tryParseJid, x } from '../../server/module-api.js';
-import type { HookResult, IqRequest, Jid, MaybePromise, RouteEvent, Session, XmlElement } from '../../server/module-api.js';
+import type { HookResult, IqRequest, Jid, KeyValueStore, MaybePromise, RouteEvent, Session, XmlElement } from '../../server/module-api.js';
 import { NS } from '../../server/protocol/ns.js';
 import { dateTime } from '../../server/protocol/xep0082.js';
 import { NS_MAM, NS_MAM_1, NS_MAM_EXTENDED, NS_MAM_GROUPCHAT_FIELD, USER_ARCHIVE_NAMESPACES, archivable, withStanzaId, withoutForgedIds, type MamNamespace } from './rules.js';
@@ -64,7 +64,8 @@ export default defineModule({
     .strict(),
   setup(m) {
     const archive = new MessageArchive(m.store.archive<StoredMessage>('messages'));
-    const prefsStore = m.store.keyval<Prefs>('prefs');
+    // Read for every archived message (wanted()), written only by the prefs IQ and account deletion.
+    const prefsStore = cachedPrefs(m.store.keyval<Prefs>('prefs'));
     const roster = m.service('roster');
     const defaultPrefs: Prefs = { default: m.config.default_policy, always: [], never: [] };
     /** Messages archived for their recipient on their way to it: once delivered, push hears of them. */
@@ -303,4 +304,50 @@ async function metadata(archive: MessageArchive, owner: string): Promise<XmlElem
     el.append(x('end', { id: bounds.end.key, timestamp: dateTime(new Date(bounds.end.stamp)) }));
   }
   return el;
+}
+
+/** Accounts whose archive preferences stay in memory, least recently used dropped first. */
+const CACHED_PREFS = 10_000;
+
+/**
+ * The preferences store with a write-through cache in front: wanted() reads them for every message
+ * archived, and they change only through this module (the prefs IQ, account deletion; an XEP-0227
+ * import runs with the server stopped). Accounts without preferences are cached too (null): most
+ * have none. Storage stays the source of truth; what is cached is never handed out for changing
+ * (decide and buildPrefs only read).
+ */
+function cachedPrefs(store: KeyValueStore<Prefs>): KeyValueStore<Prefs> {
+  const cached = new Map<string, Prefs | null>();
+  /** Counts writes: a read that a write overtook may hold the old preferences, so it is not kept. */
+  let writes = 0;
+  const remember = (username: string, prefs: Prefs | null) => {
+    cached.delete(username);
+    cached.set(username, prefs);
+    if (cached.size > CACHED_PREFS) cached.delete(cached.keys().next().value!);
+  };
+  /** Called with the write under way: the cache says what it wrote, or forgets it if the write fails. */
+  const write = <T>(username: string, prefs: Prefs | null, written: Promise<T>): Promise<T> => {
+    writes++;
+    remember(username, prefs);
+    return written.catch((err: unknown) => {
+      writes++;
+      cached.delete(username);
+      throw err;
+    });
+  };
+  return {
+    async get(username) {
+      let prefs = cached.get(username);
+      if (prefs === undefined) {
+        const before = writes;
+        prefs = (await store.get(username)) ?? null;
+        if (before === writes) remember(username, prefs);
+      } else {
+        remember(username, prefs);
+      }
+      return prefs ?? undefined;
+    },
+    set: (username, prefs) => write(username, prefs, store.set(username, prefs)),
+    delete: (username) => write(username, null, store.delete(username)),
+  };
 }

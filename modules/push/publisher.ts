@@ -130,7 +130,10 @@ export class Publisher {
   answer(stanza: XmlElement): boolean {
     const id = stanza.attrs.id;
     const pending = id === undefined ? undefined : this.waiting.get(id);
-    if (!pending || tryParseJid(stanza.attrs.from ?? '')?.toString() !== pending.from) return false;
+    // pending.from is normalised already, and the push service's answer usually carries that very
+    // string: only another spelling needs parsing (and normalising) to be compared.
+    const from = stanza.attrs.from ?? '';
+    if (!pending || (from !== pending.from && tryParseJid(from)?.toString() !== pending.from)) return false;
     const error = stanza.getChild('error');
     const condition = error?.elements().find((el) => el.attrs.xmlns === NS.STANZA_ERRORS)?.name ?? 'undefined-condition';
     pending.done(stanza.attrs.type === 'result' ? { kind: 'ok' } : { kind: 'error', type: error?.attrs.type ?? 'cancel', condition });

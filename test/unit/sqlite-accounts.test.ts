@@ -39,3 +39,25 @@ describe('storage: account cache', () => {
     assert.equal(await store.accounts.exists('localhost', 'juliet'), false);
   });
 });
+
+describe('storage: account deletion', () => {
+  test("deleting an account removes its items from every archive store, also one this process never opened, and no one else's", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'h.sqlite');
+    const server = new SqliteStore({ path });
+    await server.accounts.create('localhost', 'romeo', creds('one'));
+    await server.archive<string>('localhost', 'mam', 'messages').append('romeo', 'archived');
+    await server.archive<string>('localhost', 'offline', 'messages').append('romeo', 'waiting');
+    await server.archive<string>('localhost', 'offline', 'messages').append('juliet', 'hers');
+    await server.close();
+    // The CLI (herald deluser) opens no module stores: the deletion must still find them.
+    const cli = new SqliteStore({ path });
+    t.after(() => cli.close());
+    assert.equal(await cli.accounts.delete('localhost', 'romeo'), true);
+    const owners = cli.db.prepare('SELECT owner, value FROM archive ORDER BY id').all();
+    assert.deepEqual(owners, [{ owner: 'juliet', value: '"hers"' }]);
+    // Appends no longer pay for an index that only deletion used (migration 4).
+    assert.equal(cli.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'archive_account'").pluck().get(), 0);
+  });
+});
