@@ -100,7 +100,18 @@ export default defineModule({
       await pep.publish(username, NS_LEGACY, LEGACY_ITEM, storage, LEGACY_NODE);
     }
 
+    /**
+     * Accounts looked at since the start: private XML can only gain bookmarks through this server
+     * afterwards (converted as they are stored), so one look per account and run is enough — not
+     * two storage reads at every login. Bounded: forgetting only means looking again.
+     */
+    const migrated = new Set<string>();
+    m.on('user:deleted', ({ username }) => void migrated.delete(username));
+
     async function migrate(username: string): Promise<void> {
+      if (migrated.has(username)) return;
+      if (migrated.size >= 100_000) migrated.clear();
+      migrated.add(username);
       if (await pep.items(username, NS_BOOKMARKS)) return;
       const storage = (await privateXml.get(username, NS_LEGACY))?.find((el) => el.name === 'storage');
       if (!storage || storage.getChildren('conference').length === 0) return;
