@@ -170,6 +170,17 @@ export class HeraldServer {
   async start(): Promise<void> {
     if (this.started) throw new Error('already started');
     this.started = true;
+    try {
+      await this.startParts();
+    } catch (err) {
+      // A failed start releases what it opened (listeners, the store and its checkpointer thread),
+      // so an embedding program or a test can go on, and remove the data directory.
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     for (const admin of this.config.admins) {
       try {
         this.admins.add(parseJid(admin).bareString);

@@ -287,9 +287,10 @@ export default defineModule({
 
     async function offlinePush(username: string, stanza: XmlElement, event: PushEvent, exceptResources: string[] = []): Promise<void> {
       const seen = notified.get(stanza);
-      const keys = (await store.list(username))
-        .filter((e) => !exceptResources.includes(e.resource) && m.sessions.get(`${username}@${m.host}`, e.resource)?.state !== 'live')
-        .map((e) => enableKey(e.jid, e.node))
+      // keyed(): this runs for every message to an offline account; the keys are known already.
+      const keys = (await store.keyed(username))
+        .filter(([, e]) => !exceptResources.includes(e.resource) && m.sessions.get(`${username}@${m.host}`, e.resource)?.state !== 'live')
+        .map(([key]) => key)
         .filter((key) => !seen?.has(`${username}\n${key}`));
       await publisher.notify(username, keys, event);
     }
@@ -297,9 +298,9 @@ export default defineModule({
     /** Devices whose resource has no session (not even a hibernated one) and were not told of the stanza yet. */
     async function archivedPush(username: string, stanza: XmlElement, event: PushEvent): Promise<void> {
       const seen = notified.get(stanza);
-      const keys = (await store.list(username))
-        .filter((e) => m.sessions.get(`${username}@${m.host}`, e.resource) === undefined)
-        .map((e) => enableKey(e.jid, e.node))
+      const keys = (await store.keyed(username))
+        .filter(([, e]) => m.sessions.get(`${username}@${m.host}`, e.resource) === undefined)
+        .map(([key]) => key)
         .filter((key) => !seen?.has(`${username}\n${key}`));
       await notifyFor(username, keys, stanza, event);
     }

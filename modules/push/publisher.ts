@@ -82,6 +82,7 @@ export class Publisher {
         const enable = await this.deps.store.get(username, key);
         if (!enable) continue;
         const device = this.device(username, key);
+        const counted = event.kind === 'subscription' || event.priority === 'high';
         if (event.kind === 'message') {
           if (event.priority === 'high') {
             enable.pendingMessages++;
@@ -93,7 +94,7 @@ export class Publisher {
           device.lastSubscriptionSender = event.sender;
         }
         if (device.priority !== 'high') device.priority = event.priority;
-        await this.pushOrDefer(username, enable, device);
+        await this.pushOrDefer(username, enable, device, counted);
       }
     });
   }
@@ -159,12 +160,16 @@ export class Publisher {
   }
 
   /** Inside the account's serial chain: push now if the window allows, else owe it. */
-  private async pushOrDefer(username: string, enable: PushEnable, device: DeviceRuntime): Promise<void> {
+  private async pushOrDefer(username: string, enable: PushEnable, device: DeviceRuntime, counted = true): Promise<void> {
     const now = Date.now();
     const due = (enable.lastPushAt ?? -Infinity) + this.deps.config.coalesceWindow;
     if (this.stopping || device.inFlight || now < due) {
-      enable.owed = true;
-      await this.deps.store.put(username, enable);
+      // Already owed and no counter changed (a receipt or marker within the window): storage
+      // holds exactly this already, so there is nothing to write.
+      if (!enable.owed || counted) {
+        enable.owed = true;
+        await this.deps.store.put(username, enable);
+      }
       this.schedule(username, enable, device);
       return;
     }
@@ -183,7 +188,7 @@ export class Publisher {
       void this.deps.store
         .serial(username, async () => {
           const current = await this.deps.store.get(username, key);
-          if (current?.owed && this.devices.get(`${username}\n${key}`) === device) await this.pushOrDefer(username, current, device);
+          if (current?.owed && this.devices.get(`${username}\n${key}`) === device) await this.pushOrDefer(username, current, device, false);
         })
         .catch((err: unknown) => this.deps.log.error({ err, user: username }, 'push failed'));
     }, delay);

@@ -86,6 +86,14 @@ export class PushStore {
     return [...(await this.enablesOf(username)).values()].map((enable) => ({ ...enable }));
   }
 
+  /**
+   * The account's enables with their map keys, for reading only (not copies): what every message
+   * to an offline account asks for, without building each key again.
+   */
+  async keyed(username: string): Promise<[key: string, enable: Readonly<PushEnable>][]> {
+    return [...(await this.enablesOf(username))];
+  }
+
   async forResource(username: string, resource: string): Promise<PushEnable[]> {
     return (await this.list(username)).filter((enable) => enable.resource === resource);
   }

@@ -1,17 +1,21 @@
 // The write-through caches in front of the push path's stores (modules/push/store.ts,
 // modules/pubsub/nodes.ts): what a write wrote is what the next read returns, a failed write leaves
 // nothing stale behind, and a read that a write overtook does not fill the cache with the old value.
+// And the publisher's skipped write: an event that changes nothing stored costs no write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyValueStore, MapStore } from '../../server/module-api.js';
 import { PushStore, enableKey, type PushEnable } from '../../modules/push/store.js';
 import type { PushOptions } from '../../modules/push/options.js';
 import { NodeTable, type NodeRecord } from '../../modules/pubsub/nodes.js';
+import { Publisher } from '../../modules/push/publisher.js';
+import type { ModuleContext } from '../../server/module-api.js';
 
 /** A MapStore in memory that counts reads, can hold them back, and can fail its next write. */
 class FakeMap<T> implements MapStore<T> {
   readonly rows = new Map<string, Map<string, string>>();
   reads = 0;
+  writes = 0;
   failNextWrite = false;
   /** While set, reads wait for it (a networked store answering late). */
   hold: Promise<void> | undefined;
@@ -28,6 +32,7 @@ class FakeMap<T> implements MapStore<T> {
     return value;
   }
   private write<R>(fn: () => R): Promise<R> {
+    this.writes++;
     if (this.failNextWrite) {
       // Like SQLite's group commit: the write is applied, then the commit fails and rolls back.
       this.failNextWrite = false;
@@ -167,4 +172,36 @@ test('pubsub node table: get after put/delete → the written node or none; a fa
   assert.deepEqual(await nodes.get('n1'), record);
   assert.equal(await nodes.delete('n1'), true);
   assert.equal(await nodes.get('n1'), undefined);
+});
+
+test('publisher: within the coalescing window, an uncounted event while a push is owed → no write; a counted one → written', async () => {
+  const { enables, store } = pushStore();
+  await store.put('romeo', enable('a', { lastPushAt: Date.now() })); // pushed just now: the window is open
+  const quiet = () => undefined;
+  const log = { debug: quiet, info: quiet, warn: quiet, error: quiet } as unknown as ModuleContext['log'];
+  const routed: unknown[] = [];
+  const publisher = new Publisher({
+    store,
+    log,
+    host: 'example.com',
+    route: (stanza) => void routed.push(stanza),
+    optionsOf: async () => OPTIONS,
+    pushed: quiet,
+    disabled: quiet,
+    config: { coalesceWindow: 60_000, publishTimeout: 1000, maxErrors: 3, retryAttempts: 0, retryDelay: 10 },
+  });
+  const key = enableKey('push.example', 'a');
+  const before = enables.writes;
+  await publisher.notify('romeo', [key], { kind: 'message', priority: 'high', sender: 'juliet@example.com' });
+  assert.equal(enables.writes, before + 1, 'the count and the owed push are stored');
+  await publisher.notify('romeo', [key], { kind: 'message', priority: 'normal', sender: 'juliet@example.com' });
+  assert.equal(enables.writes, before + 1, 'a receipt changes nothing stored');
+  await publisher.notify('romeo', [key], { kind: 'subscription', priority: 'high', sender: 'nurse@example.com' });
+  assert.equal(enables.writes, before + 2);
+  const stored = (await enables.get('romeo', key))!;
+  assert.equal(stored.owed, true);
+  assert.equal(stored.pendingMessages, 1);
+  assert.equal(stored.pendingSubscriptions, 1);
+  assert.equal(routed.length, 0, 'nothing pushed within the window');
+  publisher.stop();
 });

@@ -83,12 +83,15 @@ describe('bookmarks: private XML → PEP (#compat)', () => {
 
   test('bookmarks kept in private XML only (before this module) → moved to PEP at the next login', async (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'herald-bookmarks-'));
-    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
     const before = await startServer({ dataDir, config: { modules_disabled: ['bookmarks'] } });
     const old = await before.login('romeo');
     await setPrivate(old, `<storage xmlns='storage:bookmarks'>${orchard}</storage>`);
     await before.stop();
-    const server = await startServer(t, { dataDir });
+    const server = await startServer({ dataDir });
+    t.after(async () => {
+      await server.stop(); // before its data directory goes
+      rmSync(dataDir, { recursive: true, force: true });
+    });
     const romeo = await server.login('romeo');
     assert.deepEqual(itemIds(await romeo.iq(itemsIq(BOOKMARKS))), ['orchard@conference.localhost']);
   });

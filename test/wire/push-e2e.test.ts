@@ -191,9 +191,15 @@ interface Story {
 /** A server whose app server offers only `name`'s backend, pointed at its mock. */
 async function begin(t: TestContext, name: string): Promise<Story & { romeo: XmppClient }> {
   const dir = mkdtempSync(join(tmpdir(), 'push-e2e-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let server: TestServer | undefined;
+  // The server's data directory is inside: stop it first (after-hooks run in the order they were
+  // added, and a running server may still write its database files while they are removed).
+  t.after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const vendor = await VENDORS[name]!(t, dir);
-  const server = await startServer(t, {
+  server = await startServer(t, {
     dataDir: join(dir, 'data'),
     modules: {
       appserver: { [vendor.backend]: vendor.config, retry_delay: '10ms', retry_max_delay: '50ms' },
