@@ -33,6 +33,8 @@ export class Registrations {
   private readonly cached = new Map<string, PushRegistration>();
   /** Counts writes: a read that a write overtook may hold the old registration, so it is not kept. */
   private writes = 0;
+  /** The last createdAt handed out: strictly increasing, so list() keeps registration order even within one millisecond. */
+  private lastCreatedAt = 0;
 
   constructor(
     private readonly store: MapStore<PushRegistration>,
@@ -92,7 +94,7 @@ export class Registrations {
       owner: request.owner,
       deviceId: request.deviceId,
       ...(request.deviceName !== undefined && { deviceName: request.deviceName }),
-      createdAt: Date.now(),
+      createdAt: (this.lastCreatedAt = Math.max(Date.now(), this.lastCreatedAt + 1)),
       data: request.data,
     };
     await this.write(registration.owner, registration.node, this.store.set(registration.owner, registration.node, registration));
