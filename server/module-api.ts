@@ -30,7 +30,7 @@ export { randomId } from './random.js';
 export { parseJid, tryParseJid, makeJid, Jid } from './jid.js';
 export type { Session } from './session.js';
 export type { IqRequest, IqHandler, IqScope } from './iq.js';
-export type { ArchiveItem, ArchiveQuery, ArchiveStore, KeyValueStore, MapStore } from '../storage/store.js';
+export type { ArchiveItem, ArchiveQuery, ArchiveStore, KeyValueStore, MapStore, WriteOptions } from '../storage/store.js';
 export type { LocalComponent } from './components.js';
 export type { HttpHandler, HttpRequestContext } from './http.js';
 // Config units for module schemas ('10 minutes', '64 KiB'), STYLE.md §6.

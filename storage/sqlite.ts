@@ -21,6 +21,7 @@ import {
   type KeyValueStore,
   type MapStore,
   type Store,
+  type WriteOptions,
 } from './store.js';
 
 type Credentials = Partial<Record<ScramHash, ScramCredentials>>;
@@ -95,7 +96,7 @@ export interface SqliteOptions {
   /** File path, or ':memory:'. */
   path: string;
   /**
-   * How long a lazy write (ArchiveAppendMeta.lazy) may wait for others to share its commit. Default
+   * How long a lazy write (WriteOptions.lazy) may wait for others to share its commit. Default
    * 10 ms; 0 treats lazy writes like the others (committed at the end of the event-loop turn).
    */
   lazyCommitMs?: number;
@@ -481,10 +482,14 @@ class SqliteMap<T> implements MapStore<T> {
     });
   }
 
-  set(owner: string, key: string, value: T): Promise<void> {
-    return this.batch.write('map set', () => {
-      this.stmts.set.run(...this.scope, owner, key, JSON.stringify(value));
-    });
+  set(owner: string, key: string, value: T, options?: WriteOptions): Promise<void> {
+    return this.batch.write(
+      'map set',
+      () => {
+        this.stmts.set.run(...this.scope, owner, key, JSON.stringify(value));
+      },
+      options?.lazy,
+    );
   }
 
   delete(owner: string, key: string): Promise<boolean> {

@@ -31,9 +31,20 @@ export interface AccountStore {
   count(host: string): Promise<number>;
 }
 
+/** How a write may be committed. */
+export interface WriteOptions {
+  /**
+   * The commit may wait a few milliseconds for other writes (the store's lazy window, 10 ms by
+   * default) instead of ending the event-loop turn. For frequent state a crash may lose the last
+   * few milliseconds of (push counters, message archives), written by callers that do not wait
+   * for the commit on a delivery path.
+   */
+  lazy?: boolean;
+}
+
 export interface MapStore<T> {
   get(owner: string, key: string): Promise<T | undefined>;
-  set(owner: string, key: string, value: T): Promise<void>;
+  set(owner: string, key: string, value: T, options?: WriteOptions): Promise<void>;
   delete(owner: string, key: string): Promise<boolean>;
   /** All entries of an owner, ordered by key. */
   list(owner: string): Promise<{ key: string; value: T }[]>;
@@ -78,11 +89,10 @@ export interface ArchiveQuery {
   end?: number;
 }
 
-export interface ArchiveAppendMeta {
+export interface ArchiveAppendMeta extends WriteOptions {
   with?: string;
   stamp?: number;
   key?: string;
-  lazy?: boolean;
 }
 
 export interface ArchiveStore<T> {

@@ -168,15 +168,26 @@ export class Publisher {
       // holds exactly this already, so there is nothing to write.
       if (!enable.owed || counted) {
         enable.owed = true;
-        await this.deps.store.put(username, enable);
+        this.saveCounters(username, enable);
       }
       this.schedule(username, enable, device);
       return;
     }
     enable.owed = false;
     enable.lastPushAt = now;
-    await this.deps.store.put(username, enable);
+    this.saveCounters(username, enable);
     await this.send(username, enable, device);
+  }
+
+  /**
+   * The counters and coalescing state every push changes: read back from the store's cache at
+   * once, committed lazily and not waited for, so a push never waits for a commit. A crash can
+   * lose the last few milliseconds of counting (a count one short in the next summary, or an owed
+   * push that goes out with the next message instead); a failed write is logged and the cache is
+   * dropped, so the next push reads what storage really holds.
+   */
+  private saveCounters(username: string, enable: PushEnable): void {
+    this.deps.store.put(username, enable, { lazy: true }).catch((err: unknown) => this.deps.log.error({ err, user: username }, 'push state not saved'));
   }
 
   private schedule(username: string, enable: PushEnable, device: DeviceRuntime): void {

@@ -3,7 +3,7 @@
 // restart is here (DESIGN.md §5a: timers that must survive a node keep their state in storage):
 // the counters of what is pending for the device and whether a coalesced push is still owed.
 // Message bodies and senders are never stored.
-import type { KeyValueStore, MapStore } from '../../server/module-api.js';
+import type { KeyValueStore, MapStore, WriteOptions } from '../../server/module-api.js';
 import type { FormField } from '../../server/protocol/xep0004.js';
 import type { PushOptions } from './options.js';
 
@@ -98,9 +98,13 @@ export class PushStore {
     return (await this.list(username)).filter((enable) => enable.resource === resource);
   }
 
-  put(username: string, enable: PushEnable): Promise<void> {
+  /**
+   * Readable at once (from the cache); the promise says when it is committed. `lazy` for the
+   * counters every push updates: they share the archive's commit window (WriteOptions.lazy).
+   */
+  put(username: string, enable: PushEnable, options?: WriteOptions): Promise<void> {
     const key = enableKey(enable.jid, enable.node);
-    const written = this.enables.set(username, key, enable);
+    const written = this.enables.set(username, key, enable, options);
     this.writes++;
     const cached = this.cachedEnables.get(username);
     // A known key keeps its place; a new one goes where storage sorts it, so the next read asks it.

@@ -180,6 +180,27 @@ describe('push backends: HTTP helper', () => {
     await assertDeliveryError(httpRequest(url, { body: '{}', timeoutMs: 150 }), 'retry', { reason: 'timeout' });
   });
 
+  test('requests to one vendor share kept-alive connections, at most 64 at once', async (t) => {
+    let connections = 0;
+    // Answers after 5 ms, so a burst of 200 would open ~200 connections without the pool's limit.
+    const vendor = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('ok'), 5));
+    });
+    vendor.on('connection', () => connections++);
+    await new Promise<void>((resolve) => vendor.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      vendor.closeAllConnections();
+      vendor.close();
+    });
+    const url = new URL(`http://127.0.0.1:${(vendor.address() as AddressInfo).port}/`);
+    for (let i = 0; i < 3; i++) assert.equal((await httpRequest(url, { body: '{}', timeoutMs: 2000 })).status, 200);
+    assert.equal(connections, 1, 'one connection for requests one after another');
+    const burst = await Promise.all(Array.from({ length: 200 }, () => httpRequest(url, { body: '{}', timeoutMs: 10_000 })));
+    assert.ok(burst.every((r) => r.status === 200 && r.body === 'ok'));
+    assert.ok(connections <= 64, `a burst queues for the pool: ${connections} connections`);
+  });
+
   test('connection refused → retry with the error code', async () => {
     await assertDeliveryError(httpRequest(new URL('http://127.0.0.1:9/'), { body: '{}', timeoutMs: 1000 }), 'retry', { reason: 'ECONNREFUSED' });
   });

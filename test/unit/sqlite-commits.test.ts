@@ -1,4 +1,4 @@
-// The storage layer's write path: lazy archive appends share one commit per window, ordinary
+// The storage layer's write path: lazy writes (archive appends, push counters) share one commit per window, ordinary
 // writes keep theirs at the end of the event-loop turn, and the server's WAL checkpoints run in a
 // worker thread (storage/checkpointer.ts) rather than inside its commits.
 import { describe, test } from 'node:test';
@@ -39,6 +39,28 @@ describe('storage: group commit', () => {
     assert.equal(committedRows(path), 0, 'not committed at the end of the turn');
     await Promise.all(appended);
     assert.equal(committedRows(path), 2, 'committed when the promises resolve');
+  });
+
+  test('a lazy map write (push counters) is read back at once and committed within the window, not at the end of the turn', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path, lazyCommitMs: 150 });
+    t.after(() => store.close());
+    const map = store.map<{ count: number }>('localhost', 'push', 'enables');
+    const written = map.set('romeo', 'phone', { count: 3 }, { lazy: true });
+    assert.deepEqual(await map.get('romeo', 'phone'), { count: 3 }, 'readable at once on the writing connection');
+    await new Promise((resolve) => setImmediate(resolve));
+    await sleep(20);
+    const committedKv = (): number => {
+      const other = new Database(path, { readonly: true });
+      try {
+        return other.prepare("SELECT count(*) FROM kv WHERE module = 'push'").pluck().get() as number;
+      } finally {
+        other.close();
+      }
+    };
+    assert.equal(committedKv(), 0, 'not committed at the end of the turn');
+    await written;
+    assert.equal(committedKv(), 1, 'committed when the promise resolves');
   });
 
   test('an ordinary write in the same window commits the lazy ones with it at the end of its turn', async (t) => {
