@@ -262,38 +262,46 @@ function wrap<T>(what: string, fn: () => T): Promise<T> {
 }
 
 /**
- * Group commit: writes run at once (so later reads on this connection see them) inside one open
- * transaction, and their promises resolve only after its COMMIT, so nothing a caller was told is
- * stored can be lost. The transaction commits when the event-loop turn's I/O is done
- * (setImmediate) once it holds an ordinary write, or `lazyMs` after the first lazy write when it
- * holds only lazy ones. Why: a commit costs far more than an insert on a VM disk (one pwrite per
- * dirty page: ~200 µs measured for an archive append, which dirties the table and six index pages),
- * and at 1,000 messages/s a commit per turn was two thirds of the server's time; lazy writes (the
- * message archive) share one commit per window instead. Ordinary writes keep their one-turn delay,
- * so what a module sends after awaiting one keeps its order against what it sends without.
- * Inside a transaction someone else opened (import/export tools), writes simply join it.
+ * Group commit. An ordinary write runs at once (later reads on this connection see it) inside one
+ * open transaction, and its promise resolves only after that transaction's COMMIT, so nothing a
+ * caller was told is stored can be lost; the transaction commits when the event-loop turn's I/O is
+ * done (setImmediate). Why: a commit costs far more than an insert on a VM disk (one pwrite per
+ * dirty page: ~200 µs measured for an archive append, which dirties the table and five index
+ * pages), and at 1,000 messages/s a commit per turn was two thirds of the server's time.
+ *
+ * A lazy write (WriteOptions.lazy: message archives, push counters) is queued instead, and the
+ * queue runs in one short transaction `lazyMs` after its first write, or earlier, in order, before
+ * an ordinary write (so writes keep their order) or a read of a map or archive (so reads see every
+ * write). Running it late rather than at once keeps the connection out of a write transaction
+ * between windows: only a moment without one lets the WAL start over (see storage/checkpointer.ts);
+ * with a transaction always open, the WAL grew until this connection had to checkpoint it inside a
+ * commit, stalling the event loop for 50–100 ms every half second at 2,500 archived messages/s.
+ * Ordinary writes keep their one-turn delay, so what a module sends after awaiting one keeps its
+ * order against what it sends without. Inside a transaction someone else opened (the import and
+ * export tools), writes simply join it.
  */
 class WriteBatch {
+  /** This batch began the open transaction (and commits it). */
   private open = false;
   private immediate: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private waiting: { resolve(): void; reject(err: unknown): void }[] = [];
+  /** Lazy writes not run yet, in order. */
+  private queued: { what: string; run(): unknown; resolve(value: unknown): void; reject(err: unknown): void }[] = [];
 
   constructor(private readonly db: Database.Database, private readonly lazyMs: number) {}
 
   write<T>(what: string, fn: () => T, lazy = false): Promise<T> {
-    if (!this.db.inTransaction) {
-      try {
-        this.db.exec('BEGIN');
-      } catch (err) {
-        return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
-      }
-      this.open = true;
+    if (lazy && this.lazyMs > 0 && (this.open || !this.db.inTransaction)) {
+      return new Promise<T>((resolve, reject) => {
+        this.queued.push({ what, run: fn, resolve: resolve as (value: unknown) => void, reject });
+        if (!this.immediate) this.timer ??= setTimeout(() => this.flush(), this.lazyMs);
+      });
     }
-    if (this.open) {
-      if (!lazy || this.lazyMs <= 0) this.immediate ??= setImmediate(() => this.flush());
-      else if (!this.immediate) this.timer ??= setTimeout(() => this.flush(), this.lazyMs);
-    }
+    this.drain();
+    const failed = this.begin();
+    if (failed) return Promise.reject(new StorageError(`${what}: ${failed.message}`, failed));
+    if (this.open) this.immediate ??= setImmediate(() => this.flush());
     let result: T;
     try {
       result = fn();
@@ -304,12 +312,36 @@ class WriteBatch {
     return new Promise<T>((resolve, reject) => this.waiting.push({ resolve: () => resolve(result), reject }));
   }
 
+  /** Runs the queued lazy writes now, inside the batch's transaction (committed as planned). */
+  drain(): void {
+    if (this.queued.length === 0) return;
+    const queued = this.queued;
+    this.queued = [];
+    const failed = this.begin();
+    for (const q of queued) {
+      if (failed) {
+        q.reject(new StorageError(`${q.what}: ${failed.message}`, failed));
+        continue;
+      }
+      let result: unknown;
+      try {
+        result = q.run();
+      } catch (err) {
+        q.reject(new StorageError(`${q.what}: ${(err as Error).message}`, err));
+        continue;
+      }
+      if (this.open) this.waiting.push({ resolve: () => q.resolve(result), reject: q.reject });
+      else q.resolve(result);
+    }
+  }
+
   /** Commits what was written (also called before closing and before explicit transactions). */
   flush(): void {
     if (this.immediate) clearImmediate(this.immediate);
     if (this.timer) clearTimeout(this.timer);
     this.immediate = undefined;
     this.timer = undefined;
+    this.drain();
     if (!this.open) return;
     this.open = false;
     const waiting = this.waiting;
@@ -326,6 +358,18 @@ class WriteBatch {
       return;
     }
     for (const w of waiting) w.resolve();
+  }
+
+  /** Opens the batch's transaction unless one is open (ours, or a tool's); the error if BEGIN failed. */
+  private begin(): Error | undefined {
+    if (this.db.inTransaction) return undefined;
+    try {
+      this.db.exec('BEGIN');
+    } catch (err) {
+      return err as Error;
+    }
+    this.open = true;
+    return undefined;
   }
 }
 
@@ -475,8 +519,14 @@ class SqliteMap<T> implements MapStore<T> {
     };
   }
 
+  /** Reads see every write made through the store, lazy ones included (WriteBatch.drain). */
+  private read<R>(what: string, fn: () => R): Promise<R> {
+    this.batch.drain();
+    return wrap(what, fn);
+  }
+
   get(owner: string, key: string): Promise<T | undefined> {
-    return wrap('map get', () => {
+    return this.read('map get', () => {
       const value = this.stmts.get.get(...this.scope, owner, key) as string | undefined;
       return value === undefined ? undefined : (JSON.parse(value) as T);
     });
@@ -497,13 +547,13 @@ class SqliteMap<T> implements MapStore<T> {
   }
 
   list(owner: string): Promise<{ key: string; value: T }[]> {
-    return wrap('map list', () =>
+    return this.read('map list', () =>
       (this.stmts.list.all(...this.scope, owner) as { key: string; value: string }[]).map((row) => ({ key: row.key, value: JSON.parse(row.value) as T })),
     );
   }
 
   count(owner: string): Promise<number> {
-    return wrap('map count', () => this.stmts.count.get(...this.scope, owner) as number);
+    return this.read('map count', () => this.stmts.count.get(...this.scope, owner) as number);
   }
 
   deleteAll(owner: string): Promise<number> {
@@ -511,7 +561,7 @@ class SqliteMap<T> implements MapStore<T> {
   }
 
   owners(): Promise<string[]> {
-    return wrap('map owners', () => this.stmts.owners.all(...this.scope) as string[]);
+    return this.read('map owners', () => this.stmts.owners.all(...this.scope) as string[]);
   }
 }
 
@@ -551,6 +601,12 @@ class SqliteArchive<T> implements ArchiveStore<T> {
     };
   }
 
+  /** Reads see every write made through the store, lazy ones included (WriteBatch.drain). */
+  private read<R>(what: string, fn: () => R): Promise<R> {
+    this.batch.drain();
+    return wrap(what, fn);
+  }
+
   append(owner: string, value: T, meta: ArchiveAppendMeta = {}): Promise<number> {
     return this.batch.write('archive append', () => {
       // Listed for account deletion (migration 4) with this store's first append; not at
@@ -564,7 +620,7 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   list(owner: string, query: ArchiveQuery = {}): Promise<ArchiveItem<T>[]> {
-    return wrap('archive list', () => {
+    return this.read('archive list', () => {
       const { where, params } = this.filter(owner, query);
       // With keys (a short list) '+id' stops SQLite from walking the owner's items in id order to
       // avoid a sort: it looks the keys up in archive_key and sorts those few instead.
@@ -575,15 +631,15 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   count(owner: string, query?: ArchiveQuery): Promise<number> {
-    if (!query) return wrap('archive count', () => this.stmts.count.get(...this.scope, owner) as number);
-    return wrap('archive count', () => {
+    if (!query) return this.read('archive count', () => this.stmts.count.get(...this.scope, owner) as number);
+    return this.read('archive count', () => {
       const { where, params } = this.filter(owner, query);
       return this.statement(`SELECT count(*) FROM archive WHERE ${where}`).pluck().get(...params) as number;
     });
   }
 
   findByKey(owner: string, key: string): Promise<ArchiveItem<T> | undefined> {
-    return wrap('archive find', () => {
+    return this.read('archive find', () => {
       const row = this.stmts.byKey.get(...this.scope, owner, key) as ArchiveRow | undefined;
       return row && this.item(row);
     });

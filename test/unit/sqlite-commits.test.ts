@@ -77,6 +77,38 @@ describe('storage: group commit', () => {
   });
 });
 
+describe('storage: lazy writes wait in a queue', () => {
+  test('between windows no write transaction is open; a read or an ordinary write runs the queue first, in order', async (t) => {
+    const path = tempDatabase(t);
+    const store = new SqliteStore({ path, lazyCommitMs: 10_000 });
+    t.after(() => store.close());
+    const archive = store.archive<string>('localhost', 'mam', 'messages');
+    const map = store.map<string>('localhost', 'push', 'enables');
+    const first = archive.append('romeo', 'one', { lazy: true });
+    const counter = map.set('romeo', 'phone', 'lazy value', { lazy: true });
+    assert.equal(store.db.inTransaction, false, 'queued, not run: the WAL may start over meanwhile');
+    assert.equal((await archive.list('romeo')).map((item) => item.value).join(), 'one', 'a read sees the queued append');
+    // An ordinary write after a lazy one to the same key: the lazy one must not overwrite it later.
+    await map.set('romeo', 'phone', 'ordinary value');
+    await Promise.all([first, counter]);
+    assert.equal(await map.get('romeo', 'phone'), 'ordinary value');
+    assert.equal(committedRows(path), 1, 'the ordinary write committed the lazy ones with it');
+    assert.equal(store.db.inTransaction, false);
+  });
+
+  test('a lazy write that fails rejects its own promise only', async (t) => {
+    const store = new SqliteStore({ path: tempDatabase(t), lazyCommitMs: 5 });
+    t.after(() => store.close());
+    const archive = store.archive<string>('localhost', 'mam', 'messages');
+    const good = archive.append('romeo', 'fine', { lazy: true });
+    // undefined cannot be stored as a value (NOT NULL): the insert itself throws.
+    const bad = archive.append('romeo', undefined as unknown as string, { lazy: true });
+    await assert.rejects(bad, /archive append/);
+    assert.ok((await good) > 0);
+    assert.equal(await archive.count('romeo'), 1);
+  });
+});
+
 describe('storage: background checkpoints', () => {
   test('with backgroundCheckpoints the WAL reaches the database file without this connection checkpointing', async (t) => {
     const path = tempDatabase(t);
