@@ -17,10 +17,11 @@ function tempDatabase(t: { after(fn: () => unknown): void }): string {
 }
 
 /** Rows another connection (another process, e.g. `herald export`) sees: only committed ones. */
-function committedRows(path: string): number {
+/** Rows of `table` another connection sees, e.g. `kv WHERE module = 'push'`. */
+function committedRows(path: string, table = 'archive'): number {
   const other = new Database(path, { readonly: true });
   try {
-    return other.prepare('SELECT count(*) FROM archive').pluck().get() as number;
+    return other.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
   } finally {
     other.close();
   }
@@ -50,17 +51,9 @@ describe('storage: group commit', () => {
     assert.deepEqual(await map.get('romeo', 'phone'), { count: 3 }, 'readable at once on the writing connection');
     await new Promise((resolve) => setImmediate(resolve));
     await sleep(20);
-    const committedKv = (): number => {
-      const other = new Database(path, { readonly: true });
-      try {
-        return other.prepare("SELECT count(*) FROM kv WHERE module = 'push'").pluck().get() as number;
-      } finally {
-        other.close();
-      }
-    };
-    assert.equal(committedKv(), 0, 'not committed at the end of the turn');
+    assert.equal(committedRows(path, "kv WHERE module = 'push'"), 0, 'not committed at the end of the turn');
     await written;
-    assert.equal(committedKv(), 1, 'committed when the promise resolves');
+    assert.equal(committedRows(path, "kv WHERE module = 'push'"), 1, 'committed when the promise resolves');
   });
 
   test('an ordinary write in the same window commits the lazy ones with it at the end of its turn', async (t) => {
