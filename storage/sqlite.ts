@@ -253,6 +253,15 @@ export class SqliteStore implements Store {
   }
 }
 
+/** What a write stores, computed at the call; a rejected promise when that throws (JSON of a cycle). */
+function serialized<T>(what: string, fn: () => T): T | Promise<never> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(new StorageError(`${what}: ${(err as Error).message}`, err));
+  }
+}
+
 function wrap<T>(what: string, fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
@@ -533,10 +542,12 @@ class SqliteMap<T> implements MapStore<T> {
   }
 
   set(owner: string, key: string, value: T, options?: WriteOptions): Promise<void> {
+    const json = serialized('map set', () => JSON.stringify(value)); // the value as it is now (lazy writes run later)
+    if (json instanceof Promise) return json;
     return this.batch.write(
       'map set',
       () => {
-        this.stmts.set.run(...this.scope, owner, key, JSON.stringify(value));
+        this.stmts.set.run(...this.scope, owner, key, json);
       },
       options?.lazy,
     );
@@ -608,6 +619,10 @@ class SqliteArchive<T> implements ArchiveStore<T> {
   }
 
   append(owner: string, value: T, meta: ArchiveAppendMeta = {}): Promise<number> {
+    // Taken now, not when a lazy write runs: the stamp is the time of the call, and the value as
+    // it was (the caller may change its object afterwards).
+    const row = serialized('archive append', () => [owner, meta.stamp ?? Date.now(), meta.with ?? null, bareOf(meta.with), meta.key ?? null, JSON.stringify(value)] as const);
+    if (row instanceof Promise) return row;
     return this.batch.write('archive append', () => {
       // Listed for account deletion (migration 4) with this store's first append; not at
       // construction, where a read-only user (herald export beside a running server) would write.
@@ -615,7 +630,7 @@ class SqliteArchive<T> implements ArchiveStore<T> {
         this.db.prepare('INSERT OR IGNORE INTO archive_stores (host, module, store) VALUES (?, ?, ?)').run(...this.scope);
         this.listed = true;
       }
-      return Number(this.stmts.append.run(...this.scope, owner, meta.stamp ?? Date.now(), meta.with ?? null, bareOf(meta.with), meta.key ?? null, JSON.stringify(value)).lastInsertRowid);
+      return Number(this.stmts.append.run(...this.scope, ...row).lastInsertRowid);
     }, meta.lazy === true);
   }
 

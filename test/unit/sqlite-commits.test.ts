@@ -89,6 +89,25 @@ describe('storage: lazy writes wait in a queue', () => {
     assert.equal(store.db.inTransaction, false);
   });
 
+  test('a queued write stores the value and the time of the call, not of the window', async (t) => {
+    const store = new SqliteStore({ path: tempDatabase(t), lazyCommitMs: 30 });
+    t.after(() => store.close());
+    const map = store.map<{ count: number }>('localhost', 'push', 'enables');
+    const archive = store.archive<{ n: number }>('localhost', 'mam', 'messages');
+    const counters = { count: 1 };
+    const item = { n: 1 };
+    const before = Date.now();
+    const written = [map.set('romeo', 'phone', counters, { lazy: true }), archive.append('romeo', item, { lazy: true })];
+    counters.count = 2; // the caller goes on changing its own object
+    item.n = 2;
+    await sleep(60);
+    await Promise.all(written);
+    assert.deepEqual(await map.get('romeo', 'phone'), { count: 1 });
+    const [stored] = await archive.list('romeo');
+    assert.deepEqual(stored?.value, { n: 1 });
+    assert.ok(stored!.stamp - before < 25, 'stamped at the call, not when the window ran');
+  });
+
   test('a lazy write that fails rejects its own promise only', async (t) => {
     const store = new SqliteStore({ path: tempDatabase(t), lazyCommitMs: 5 });
     t.after(() => store.close());
