@@ -357,10 +357,14 @@ async function deleteUser(jidText: string, options: ConfigOption): Promise<void>
   const loaded = loadConfig(options.config);
   const username = accountOf(jidText, loaded);
   const domain = loaded.config.domain;
-  const deleted = await withStore(loaded.config, (store) => store.accounts.delete(domain, username));
+  const deleted = await withStore(loaded.config, async (store) => {
+    const done = await store.accounts.delete(domain, username);
+    // A running server reads this within seconds: it ends the account's connections and forgets it.
+    if (done) await store.accounts.announce(domain, username, 'deleted');
+    return done;
+  });
   if (!deleted) throw new CliError(`no account ${username}@${domain}`);
   process.stdout.write(`Deleted ${username}@${domain} and all its data.\n`);
-  process.stderr.write('If Herald is running, connections already open for this account stay open until they end; it cannot log in again.\n');
 }
 
 async function listUsers(options: ConfigOption): Promise<void> {

@@ -42,6 +42,8 @@ import { S2sManager } from './s2s/manager.js';
 import { ExternalComponents } from './component.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+/** How often the server reads the account changes the CLI announces (AccountStore.announce). */
+const ANNOUNCEMENT_POLL_MS = 2_000;
 
 export interface HeraldServerOptions {
   config: HeraldConfig;
@@ -222,6 +224,7 @@ export class HeraldServer {
     }
     this.listeners.push(...(await this.http.listen(ephemeral)));
     Object.assign(this.ports, this.http.ports);
+    await this.watchAnnouncements();
     await this.hooks.run('server:started', {});
     this.log.info({ domain: this.domain, ports: this.ports, version: this.info.version }, 'server started');
   }
@@ -279,12 +282,47 @@ export class HeraldServer {
 
   async deleteAccount(username: string): Promise<boolean> {
     const local = normalizeLocalpart(username);
-    for (const session of this.sessions.resourcesOf(`${local}@${this.domain}`)) {
-      session.close(new StreamError('not-authorized', 'Account deleted'));
-    }
+    this.endSessionsOfDeleted(local);
     const deleted = await this.store.accounts.delete(this.domain, local);
     if (deleted) await this.hooks.run('user:deleted', { username: local });
     return deleted;
+  }
+
+  private endSessionsOfDeleted(local: string): void {
+    for (const session of this.sessions.resourcesOf(`${local}@${this.domain}`)) {
+      session.close(new StreamError('not-authorized', 'Account deleted'));
+    }
+  }
+
+  /**
+   * Accounts the CLI changes while the server runs (AccountStore.announce): `herald deluser` has
+   * deleted the account's rows already; here its sessions end and the modules forget it (caches,
+   * uploaded files, room affiliations), as when the server deletes an account itself. Read every
+   * ANNOUNCEMENT_POLL_MS; announcements from before this start are not ours to act on (the store
+   * was already without the account when the modules loaded).
+   */
+  private async watchAnnouncements(): Promise<void> {
+    let after = await this.store.accounts.lastAnnouncementId();
+    let reading = false;
+    const read = async (): Promise<void> => {
+      for (const announcement of await this.store.accounts.announcementsAfter(this.domain, after)) {
+        after = announcement.id;
+        // Created again meanwhile: its rows are the new account's, which user:deleted would wipe.
+        if (announcement.change !== 'deleted' || (await this.store.accounts.exists(this.domain, announcement.username))) continue;
+        this.log.info({ user: announcement.username }, 'account deleted by another process');
+        this.endSessionsOfDeleted(announcement.username);
+        await this.hooks.run('user:deleted', { username: announcement.username });
+      }
+    };
+    const timer = setInterval(() => {
+      if (reading) return;
+      reading = true;
+      read()
+        .catch((err: unknown) => this.log.error({ err }, 'reading account announcements failed'))
+        .finally(() => (reading = false));
+    }, ANNOUNCEMENT_POLL_MS);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   deriveCredentials(password: string): Partial<Record<ScramHash, ScramCredentials>> {

@@ -13,6 +13,8 @@ import type { ScramCredentials, ScramHash } from '../server/sasl/mechanism.js';
 import {
   StorageError,
   type AccountRecord,
+  type AccountAnnouncement,
+  type AccountChange,
   type AccountStore,
   type ArchiveAppendMeta,
   type ArchiveItem,
@@ -90,6 +92,14 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;
    INSERT OR IGNORE INTO archive_stores (host, module, store) SELECT DISTINCT host, module, store FROM archive;
    DROP INDEX IF EXISTS archive_account;`,
+  // 5: account changes made by the CLI while the server runs (AccountStore.announce).
+  `CREATE TABLE IF NOT EXISTS account_announcements (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     host TEXT NOT NULL,
+     username TEXT NOT NULL,
+     change TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];
 
 export interface SqliteOptions {
@@ -502,7 +512,28 @@ class SqliteAccounts implements AccountStore {
   count(host: string): Promise<number> {
     return wrap('count accounts', () => this.countAll.get(host) as number);
   }
+
+  announce(host: string, username: string, change: AccountChange): Promise<void> {
+    const at = Date.now();
+    return this.batch.write('announce account change', () => {
+      // A day is far longer than any server takes to read them; older ones would only pile up.
+      this.db.prepare('DELETE FROM account_announcements WHERE at < ?').run(at - ANNOUNCEMENT_LIFETIME_MS);
+      this.db.prepare('INSERT INTO account_announcements (host, username, change, at) VALUES (?, ?, ?, ?)').run(host, username, change, at);
+    });
+  }
+
+  announcementsAfter(host: string, afterId: number): Promise<AccountAnnouncement[]> {
+    return wrap('read account announcements', () =>
+      this.db.prepare('SELECT id, username, change FROM account_announcements WHERE id > ? AND host = ? ORDER BY id').all(afterId, host) as AccountAnnouncement[],
+    );
+  }
+
+  lastAnnouncementId(): Promise<number> {
+    return wrap('read account announcements', () => (this.db.prepare('SELECT coalesce(max(id), 0) FROM account_announcements').pluck().get() as number));
+  }
 }
+
+const ANNOUNCEMENT_LIFETIME_MS = 24 * 3_600_000;
 
 class SqliteMap<T> implements MapStore<T> {
   private readonly stmts;

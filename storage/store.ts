@@ -29,6 +29,24 @@ export interface AccountStore {
   delete(host: string, username: string): Promise<boolean>;
   list(host: string): Promise<string[]>;
   count(host: string): Promise<number>;
+  /**
+   * Tells a running server, another process, that an account changed behind its back: `herald
+   * deluser` announces 'deleted', and the server, which reads the announcements every few
+   * seconds, ends the account's sessions and lets every module forget it (user:deleted).
+   */
+  announce(host: string, username: string, change: AccountChange): Promise<void>;
+  /** Announcements with an id above `afterId`, oldest first. */
+  announcementsAfter(host: string, afterId: number): Promise<AccountAnnouncement[]>;
+  /** The newest announcement's id (0 when there is none): where a starting server begins reading. */
+  lastAnnouncementId(): Promise<number>;
+}
+
+export type AccountChange = 'deleted';
+
+export interface AccountAnnouncement {
+  id: number;
+  username: string;
+  change: AccountChange;
 }
 
 /** How a write may be committed. */

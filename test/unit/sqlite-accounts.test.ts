@@ -61,3 +61,27 @@ describe('storage: account deletion', () => {
     assert.equal(cli.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'archive_account'").pluck().get(), 0);
   });
 });
+
+describe('storage: account announcements (CLI → running server)', () => {
+  test('what one process announces another reads in order after the id it has seen; day-old ones are dropped', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-announce-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'h.sqlite');
+    const server = new SqliteStore({ path });
+    t.after(() => server.close());
+    const start = await server.accounts.lastAnnouncementId();
+    assert.equal(start, 0);
+    const cli = new SqliteStore({ path });
+    await cli.accounts.announce('localhost', 'juliet', 'deleted');
+    await cli.accounts.announce('example.org', 'romeo', 'deleted');
+    await cli.accounts.announce('localhost', 'nurse', 'deleted');
+    const seen = await server.accounts.announcementsAfter('localhost', start);
+    assert.deepEqual(seen.map((a) => [a.username, a.change]), [['juliet', 'deleted'], ['nurse', 'deleted']]);
+    assert.deepEqual(await server.accounts.announcementsAfter('localhost', seen[1]!.id), []);
+    cli.db.prepare('UPDATE account_announcements SET at = ? WHERE username = ?').run(Date.now() - 25 * 3_600_000, 'juliet');
+    await cli.accounts.announce('localhost', 'tybalt', 'deleted');
+    await cli.close();
+    assert.deepEqual((await server.accounts.announcementsAfter('localhost', 0)).map((a) => a.username), ['nurse', 'tybalt']);
+    assert.equal(await server.accounts.lastAnnouncementId(), 4);
+  });
+});

@@ -243,8 +243,12 @@ describe('herald CLI', { concurrency: true }, () => {
       (await login(port, 'juliet', 'balcony-2')).dropTcp();
       assert.equal((await run(['passwd', 'tybalt', '--password-stdin', '--config', 'xmpp.yml'], dir, 'x\n')).code, 1);
 
+      // Deleted by another process while online: the server hears of it (AccountStore.announce)
+      // and ends the connection as if it had deleted the account itself.
+      const online = await login(port, 'juliet', 'balcony-2');
       const deleted = await run(['deluser', 'juliet@localhost', '--config', 'xmpp.yml'], dir);
       assert.equal(deleted.code, 0);
+      await online.expectStreamError('not-authorized', 10_000);
       assert.equal(await loginFails(port, 'juliet', 'balcony-2'), true);
       assert.equal(succeeds(await run(['users', '--config', 'xmpp.yml'], dir)).stdout, 'nurse@localhost\n');
       assert.equal((await run(['deluser', 'juliet@localhost', '--config', 'xmpp.yml'], dir)).code, 1);
