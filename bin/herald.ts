@@ -599,7 +599,13 @@ async function importCommand(files: string[], options: ConfigOption & { replace?
   const progress = process.stderr.isTTY ? (count: number) => process.stderr.write(`\r${count.toLocaleString('en-US')} accounts…`) : undefined;
   const store = openStore(config);
   try {
-    const report = await importPie(store, files, { domain: config.domain, replace: options.replace, dryRun: options.dryRun, onProgress: progress });
+    const report = await importPie(store, files, {
+      domain: config.domain,
+      replace: options.replace,
+      dryRun: options.dryRun,
+      onProgress: progress,
+      maxStanzaBytes: config.limits.max_stanza_size,
+    });
     if (progress) process.stderr.write('\r\x1b[K');
     process.stdout.write(`${formatImportReport(report, shown).join('\n')}\n`);
   } catch (err) {

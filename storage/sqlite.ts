@@ -164,9 +164,14 @@ export class SqliteStore implements Store {
     const worker = this.checkpointer;
     if (!worker) return;
     this.checkpointer = undefined;
+    // Referenced while it finishes: an unreferenced worker (and timer) would let the event loop of
+    // a process with nothing else to do end before the worker's answer, leaving close() unresolved.
+    worker.ref();
     const stopped = once(worker, 'message').catch(() => undefined);
     worker.postMessage('stop');
-    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stopped, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
     await worker.terminate();
   }
 

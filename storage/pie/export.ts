@@ -7,8 +7,9 @@
 //   mod_storage_xep0227 reads (prosody-migrator with `type = "xep0227"`).
 // Per user: SCRAM credentials (SCRAM-SHA-1 first), roster, pending subscription requests (as
 // <presence xmlns='jabber:client' type='subscribe'/>, which both read), vCard, private XML,
-// offline messages, PEP nodes with their items (as Prosody writes them), and the blocklist as
-// <blocklist xmlns='urn:xmpp:blocking'/> (Herald's own extension; the others skip it).
+// offline messages, PEP nodes with their items (as Prosody writes them), the blocklist as
+// <blocklist xmlns='urn:xmpp:blocking'/> (Herald's own extension; the others skip it), and last the
+// message archive as Prosody writes it (mam.ts), read and written a page at a time, one message a line.
 
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import type { RosterItem } from '../../server/protocol/rfc6121.js';
 import { NS_PIE, SCRAM_HASH_ORDER, encodeScramCredentials } from './format.js';
 import { openHostStores, type HostStores } from './layout.js';
 import { pepElements } from './pep.js';
+import { ARCHIVE_CLOSE, ARCHIVE_OPEN, resultElement } from './mam.js';
 import type { TransactionalStore } from './import.js';
 
 export interface ExportOptions {
@@ -59,7 +61,7 @@ export async function exportPie(store: TransactionalStore, sink: TextSink, optio
   return store.transaction('read', async () => {
     const report: ExportReport = { accounts: 0, skipped: [] };
     await sink.write(`${HEADER}<server-data xmlns='${NS_PIE}'>\n  <host jid='${escapeAttr(options.domain)}'>\n`);
-    for await (const user of exportUsers(store, options, report)) await sink.write(indented(user, '    '));
+    for await (const user of exportUsers(store, options, report)) await writeUser(user, '    ', sink);
     await sink.write('  </host>\n</server-data>\n');
     return report;
   });
@@ -71,35 +73,88 @@ export async function exportPieSplit(store: TransactionalStore, dir: string, opt
   return store.transaction('read', async () => {
     const report: ExportReport = { accounts: 0, skipped: [] };
     for await (const user of exportUsers(store, options, report)) {
-      const file = join(dir, `${user.attrs.name}@${options.domain}.xml`);
+      const file = join(dir, `${user.element.attrs.name}@${options.domain}.xml`);
       const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
-      await writeAll(out, `${HEADER}<server-data xmlns='${NS_PIE}'>\n  <host jid='${escapeAttr(options.domain)}'>\n${indented(user, '    ')}  </host>\n</server-data>\n`);
+      const sink = fileSink(out);
+      await sink.write(`${HEADER}<server-data xmlns='${NS_PIE}'>\n  <host jid='${escapeAttr(options.domain)}'>\n`);
+      await writeUser(user, '    ', sink);
+      await writeAll(out, '  </host>\n</server-data>\n');
     }
     return report;
   });
 }
 
+/** Like streamSink, but a file's error (it exists already: EEXIST) rejects the next write or the end. */
+function fileSink(out: WriteStream): TextSink {
+  let failure: Error | undefined;
+  out.on('error', (err) => (failure ??= err));
+  return {
+    async write(text) {
+      if (failure) throw failure;
+      if (!out.write(text)) {
+        await Promise.race([once(out, 'drain'), once(out, 'error')]);
+        if (failure) throw failure;
+      }
+    },
+  };
+}
+
 async function writeAll(out: WriteStream, text: string): Promise<void> {
+  // 'finish', not end()'s callback: that one is also called when the file could not be opened.
   await new Promise<void>((resolvePromise, reject) => {
+    if (out.errored) return reject(out.errored);
     out.once('error', reject);
-    out.end(text, () => resolvePromise());
+    out.once('finish', resolvePromise);
+    out.end(text);
   });
 }
 
-/** A user element with one child per line, so an import error points at the right line. */
-function indented(user: XmlElement, indent: string): string {
-  const open = `${indent}<user name='${escapeAttr(user.attrs.name!)}'`;
-  if (user.children.length === 0) return `${open}/>\n`;
-  return `${open}>\n${user.elements().map((child) => `${indent}  ${child.toString()}\n`).join('')}${indent}</user>\n`;
+/** A user's element without its archive, and the archive's messages (oldest first), read as written. */
+interface ExportedUser {
+  element: XmlElement;
+  archived: number;
+  archive: () => AsyncGenerator<XmlElement>;
 }
 
-async function* exportUsers(store: TransactionalStore, options: ExportOptions, report: ExportReport): AsyncGenerator<XmlElement> {
+/** Messages of an archive read at a time: the export holds one page, not a whole history. */
+const ARCHIVE_PAGE = 500;
+
+/** A user element with one child per line, so an import error points at the right line. */
+async function writeUser(user: ExportedUser, indent: string, sink: TextSink): Promise<void> {
+  const { element } = user;
+  const open = `${indent}<user name='${escapeAttr(element.attrs.name!)}'`;
+  if (element.children.length === 0 && user.archived === 0) return sink.write(`${open}/>\n`);
+  await sink.write(`${open}>\n${element.elements().map((child) => `${indent}  ${child.toString()}\n`).join('')}`);
+  if (user.archived > 0) {
+    await sink.write(`${indent}  ${ARCHIVE_OPEN}\n`);
+    for await (const result of user.archive()) await sink.write(`${indent}    ${result.toString()}\n`);
+    await sink.write(`${indent}  ${ARCHIVE_CLOSE}\n`);
+  }
+  await sink.write(`${indent}</user>\n`);
+}
+
+async function* exportUsers(store: TransactionalStore, options: ExportOptions, report: ExportReport): AsyncGenerator<ExportedUser> {
   const stores = openHostStores(store, options.domain);
   for (const username of await store.accounts.list(options.domain)) {
     const account = await store.accounts.get(options.domain, username);
     if (!account) continue;
-    yield await userElement(account, stores, options, (what) => report.skipped.push(`${username}: ${what}`));
+    const skip = (what: string) => report.skipped.push(`${username}: ${what}`);
+    const element = await userElement(account, stores, options, skip);
+    yield { element, archived: await stores.mam.count(username), archive: () => archiveResults(stores, username, skip) };
     report.accounts++;
+  }
+}
+
+async function* archiveResults(s: HostStores, username: string, skip: (what: string) => void): AsyncGenerator<XmlElement> {
+  let after: number | undefined;
+  for (;;) {
+    const page = await s.mam.list(username, { ...(after === undefined ? {} : { after }), limit: ARCHIVE_PAGE });
+    for (const item of page) {
+      const result = resultElement(item.key ?? String(item.id), item.value, item.stamp, skip);
+      if (result) yield result;
+    }
+    if (page.length < ARCHIVE_PAGE) return;
+    after = page[page.length - 1]!.id;
   }
 }
 

@@ -14,7 +14,7 @@ export const NS_PIE = 'urn:xmpp:pie:0';
 /** The namespace before XEP-0227 1.0 (what ejabberd still accepts and old exports carry). */
 export const NS_PIE_OLD = 'http://www.xmpp.org/extensions/xep-0227.html#ns';
 export const NS_PIE_SCRAM = 'urn:xmpp:pie:0#scram';
-/** Prosody's MAM export (not imported yet: Herald's archive arrives with the MAM module). */
+/** Prosody's message archive element (<archive/> under <user/>, see mam.ts). */
 export const NS_PIE_MAM = 'urn:xmpp:pie:0#mam';
 export const NS_XINCLUDE = 'http://www.w3.org/2001/XInclude';
 export const NS_XINCLUDE_OLD = 'http://www.w3.org/2003/XInclude';

@@ -16,10 +16,12 @@ import { join, resolve } from 'node:path';
 import { tryParseJid } from '../../server/jid.js';
 import { DEFAULT_SCRAM_ITERATIONS } from '../../server/accounts.js';
 import type { Store } from '../store.js';
-import { PieFormatError } from './format.js';
+import { NS_PIE_MAM, PieFormatError } from './format.js';
+import type { XmlElement } from '../../server/xml/element.js';
 import { openHostStores, type HostStores } from './layout.js';
 import { readPieFile, type PieUserEvent } from './reader.js';
-import { readUser, type ImportedUser } from './user.js';
+import { readUser, type ImportedUser, type Notice } from './user.js';
+import { DEFAULT_MAX_STANZA_BYTES, readArchive } from './mam.js';
 
 export interface TransactionalStore extends Store {
   transaction<T>(mode: 'read' | 'exclusive', fn: () => Promise<T>): Promise<T>;
@@ -37,6 +39,8 @@ export interface ImportOptions {
   /** Called every `PROGRESS_EVERY` accounts. */
   onProgress?: (accounts: number) => void;
   now?: () => Date;
+  /** Archived messages larger than this (the server's limits.max_stanza_size) are left out. */
+  maxStanzaBytes?: number;
 }
 
 export interface ImportWarning {
@@ -56,7 +60,9 @@ export interface ImportReport {
   existing: string[];
   /** Users of hosts other than `domain`, per host. */
   otherHosts: Record<string, number>;
-  items: { roster: number; pendingIn: number; vcards: number; privateXml: number; offline: number; blocklists: number; pepNodes: number; pepItems: number };
+  items: { roster: number; pendingIn: number; vcards: number; privateXml: number; offline: number; blocklists: number; pepNodes: number; pepItems: number; archived: number };
+  /** The stamp (ms) of the oldest archived message imported, if any. */
+  oldestArchived?: number;
   /** Accounts whose SCRAM keys were derived from a plain password in the file. */
   fromPassword: number;
   /** Accounts whose SCRAM values were base64-encoded twice (ejabberd). */
@@ -78,6 +84,11 @@ const MAX_WARNINGS = 1000;
 const PROGRESS_EVERY = 1000;
 /** Users read ahead while earlier ones are written: plain passwords hash on the thread pool meanwhile. */
 const READ_AHEAD = 64;
+/**
+ * Archived messages the users read ahead may hold together: a user's archive is part of its
+ * element (held until written), so users with long histories are written before more are read.
+ */
+const READ_AHEAD_ARCHIVED = 20_000;
 
 class DryRunDone extends Error {}
 
@@ -86,7 +97,7 @@ export async function importPie(store: TransactionalStore, paths: string[], opti
   const files = await expandPaths(paths);
   const report: ImportReport = {
     files, domain: options.domain, accounts: 0, replaced: [], existing: [], otherHosts: {},
-    items: { roster: 0, pendingIn: 0, vcards: 0, privateXml: 0, offline: 0, blocklists: 0, pepNodes: 0, pepItems: 0 },
+    items: { roster: 0, pendingIn: 0, vcards: 0, privateXml: 0, offline: 0, blocklists: 0, pepNodes: 0, pepItems: 0, archived: 0 },
     fromPassword: 0, doubleEncoded: 0, sha1Only: [], withoutCredentials: [], warnings: [], warningCount: 0,
     dryRun: options.dryRun === true, elapsedMs: 0,
   };
@@ -144,6 +155,8 @@ function busyToImportError(err: unknown): unknown {
 interface ReadUser {
   event: PieUserEvent;
   user: Promise<ImportedUser>;
+  /** Messages in its archives (mam.ts). */
+  archived: number;
 }
 
 class Importer {
@@ -151,6 +164,7 @@ class Importer {
   private readonly hostDomains = new Map<string, string>();
   private readonly seen = new Map<string, string>();
   private readonly ahead: ReadUser[] = [];
+  private aheadArchived = 0;
 
   constructor(private readonly store: Store, private readonly options: ImportOptions, private readonly report: ImportReport) {
     this.stores = openHostStores(store, options.domain);
@@ -168,8 +182,10 @@ class Importer {
           this.report.otherHosts[domain] = (this.report.otherHosts[domain] ?? 0) + 1;
           continue;
         }
-        this.ahead.push({ event, user: this.read(event) });
-        if (this.ahead.length >= READ_AHEAD) await this.writeNext();
+        const archived = archivedIn(event.element);
+        this.ahead.push({ event, user: this.read(event), archived });
+        this.aheadArchived += archived;
+        while (this.ahead.length >= READ_AHEAD || (this.aheadArchived > READ_AHEAD_ARCHIVED && this.ahead.length > 0)) await this.writeNext();
       }
     }
   }
@@ -189,8 +205,12 @@ class Importer {
     return domain;
   }
 
+  private noticeFor(event: PieUserEvent): Notice {
+    return (kind, message) => this.warn(event.file, event.line, kind, message);
+  }
+
   private read(event: PieUserEvent): Promise<ImportedUser> {
-    const notice = (kind: string, message: string) => this.warn(event.file, event.line, kind, message);
+    const notice = this.noticeFor(event);
     const promise = readUser(event.element, {
       host: this.options.domain,
       iterations: this.options.iterations ?? DEFAULT_SCRAM_ITERATIONS,
@@ -204,16 +224,17 @@ class Importer {
   }
 
   private async writeNext(): Promise<void> {
-    const { event, user: pending } = this.ahead.shift()!;
+    const { event, user: pending, archived } = this.ahead.shift()!;
+    this.aheadArchived -= archived;
     const user = await pending;
     const first = this.seen.get(user.username);
     if (first !== undefined) throw new PieFormatError(event.file, event.line, `user ${user.username} appears a second time (first at ${first})`);
     this.seen.set(user.username, `${event.file}:${event.line}`);
-    if (await this.write(user)) this.count(user);
+    if (await this.write(user, this.noticeFor(event))) this.count(user);
   }
 
   /** Writes one account and its data; false when it exists and is left alone. */
-  private async write(user: ImportedUser): Promise<boolean> {
+  private async write(user: ImportedUser, notice: Notice): Promise<boolean> {
     const { accounts } = this.store;
     const { domain } = this.options;
     const name = user.username;
@@ -237,7 +258,28 @@ class Importer {
       await s.pepNodes.set(name, node.name, node.record);
       for (const { stamp, ...item } of node.items) await s.pepItems.append(name, item, { with: node.name, stamp });
     }
+    for (const archive of user.archives) await this.writeArchive(name, archive, notice);
     return true;
+  }
+
+  /**
+   * One message at a time, in file order (oldest first: the archive orders by insertion), each
+   * under its own id. An id the account's archive holds already (the file names it twice) is kept
+   * once: clients know a message by its id.
+   */
+  private async writeArchive(name: string, archive: ImportedUser['archives'][number], notice: Notice): Promise<void> {
+    const { mam } = this.stores;
+    const ctx = { bare: `${name}@${this.options.domain}`, notice, maxStanzaBytes: this.options.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES };
+    for (const message of readArchive(archive, ctx)) {
+      if (await mam.findByKey(name, message.id)) {
+        notice('mam', `archive item '${message.id}' of ${ctx.bare} appears twice: the first is kept`);
+        continue;
+      }
+      await mam.append(name, message.value, { key: message.id, with: message.with, stamp: message.stamp });
+      this.report.items.archived++;
+      if (this.report.oldestArchived === undefined || message.stamp < this.report.oldestArchived) this.report.oldestArchived = message.stamp;
+    }
+    archive.children = []; // done with it: let the history go before the next users are read
   }
 
   private count(user: ImportedUser): void {
@@ -264,6 +306,15 @@ class Importer {
   }
 }
 
+/** How many messages a <user/> element's archives hold (its <archive/> children's children). */
+function archivedIn(user: XmlElement): number {
+  let count = 0;
+  for (const child of user.children) {
+    if (typeof child !== 'string' && child.name === 'archive' && child.attrs.xmlns === NS_PIE_MAM) count += child.elements().length;
+  }
+  return count;
+}
+
 // ---- the summary `herald import` prints ----
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
@@ -273,17 +324,27 @@ function someNames(names: string[], max = 10): string {
   return names.slice(0, max).join(', ') + (names.length > max ? `, … (${names.length - max} more)` : '');
 }
 
+/** modules.mam's default retention (its config schema says '365d'). */
+const DEFAULT_RETENTION_MS = 365 * 24 * 3_600_000;
+
 /** Human-readable lines for the operator (XEP-0227 §2: "SHOULD notify the operator"). */
 export function formatImportReport(report: ImportReport, shownFile: (path: string) => string = (path) => path, maxWarnings = 20): string[] {
   const { items } = report;
   const what = [
     plural(items.roster, 'roster item'), plural(items.pendingIn, 'pending subscription request'), plural(items.vcards, 'vCard'),
     plural(items.privateXml, 'private XML namespace'), plural(items.offline, 'offline message'), plural(items.blocklists, 'blocklist'),
-    `${plural(items.pepNodes, 'PEP node')} (${plural(items.pepItems, 'item')})`,
+    `${plural(items.pepNodes, 'PEP node')} (${plural(items.pepItems, 'item')})`, plural(items.archived, 'archived message'),
   ];
   const lines = [
     `${report.dryRun ? 'Checked (dry run, nothing written)' : 'Imported'} ${plural(report.accounts, 'account')} into ${report.domain} from ${plural(report.files.length, 'file')} in ${(report.elapsedMs / 1000).toFixed(1)} s: ${what.join(', ')}.`,
   ];
+  if (report.oldestArchived !== undefined && report.oldestArchived < Date.now() - DEFAULT_RETENTION_MS) {
+    // modules/mam deletes messages past its retention when the server starts: say so before that start.
+    lines.push(
+      `The oldest archived message is from ${new Date(report.oldestArchived).toISOString().slice(0, 10)}: the server deletes messages older than modules.mam.retention ` +
+        '(365 days unless set) when it starts. Raise it (or set it to 0) before starting if that history should stay.',
+    );
+  }
   if (report.replaced.length > 0) lines.push(`Replaced ${plural(report.replaced.length, 'existing account')} (--replace): ${someNames(report.replaced)}.`);
   if (report.existing.length > 0) lines.push(`Skipped ${plural(report.existing.length, 'account')} that exist here already, with their data in the file: ${someNames(report.existing)} (--replace overwrites them).`);
   for (const [host, count] of Object.entries(report.otherHosts)) lines.push(`Skipped ${plural(count, 'user')} of ${host}: this server's domain is ${report.domain}.`);

@@ -5,6 +5,7 @@
 
 import type { RosterItem } from '../../server/protocol/rfc6121.js';
 import type { LeafNodeRecord, StoredItem } from '../../modules/pubsub/store.js';
+import type { StoredMessage } from '../../modules/mam/store.js';
 import type { ArchiveStore, KeyValueStore, MapStore, Store } from '../store.js';
 
 export const LAYOUT = {
@@ -32,6 +33,12 @@ export const LAYOUT = {
   pepNodes: { module: 'pep', store: 'nodes' },
   /** The same: archive<StoredItem>, `with` = node name, oldest first. */
   pepItems: { module: 'pep', store: 'items' },
+  /**
+   * modules/mam/index.ts + store.ts: archive<StoredMessage> of the account's messages, key = the
+   * archive id clients page with (XEP-0359 stanza id), `with` = the peer's JID, oldest first.
+   * Room archives (module 'mam', store 'rooms', owner = room JID) are not part of XEP-0227.
+   */
+  mam: { module: 'mam', store: 'messages' },
 } as const;
 
 /** One host's stores, opened once (each opening prepares its statements). */
@@ -44,6 +51,7 @@ export interface HostStores {
   blocklist: KeyValueStore<string[]>;
   pepNodes: MapStore<LeafNodeRecord>;
   pepItems: ArchiveStore<StoredItem>;
+  mam: ArchiveStore<StoredMessage>;
 }
 
 export function openHostStores(store: Store, host: string): HostStores {
@@ -58,5 +66,6 @@ export function openHostStores(store: Store, host: string): HostStores {
     blocklist: keyval<string[]>(LAYOUT.blocklist),
     pepNodes: map<LeafNodeRecord>(LAYOUT.pepNodes),
     pepItems: store.archive<StoredItem>(host, LAYOUT.pepItems.module, LAYOUT.pepItems.store),
+    mam: store.archive<StoredMessage>(host, LAYOUT.mam.module, LAYOUT.mam.store),
   };
 }

@@ -137,7 +137,7 @@ class DocumentParser {
         },
         stanza: (el, ns) => this.onElement(el, ns),
         streamClose: () => this.onRootClose(),
-        fault: (condition, text) => this.fail(this.afterLastUser(condition === 'restricted-xml' ? text.replace(/ \(RFC 6120 §11\.1\)$/, '') : `${text} (${condition})`)),
+        fault: (condition, text) => this.fail(this.afterLastUser(faultReason(condition, text))),
       },
       IMPORT_XML_LIMITS,
     );
@@ -267,6 +267,14 @@ class DocumentParser {
     if (problem) return this.fail(problem, line);
     this.actions.push({ kind: 'include', href: el.attrs.href!, level, host: level === 'host' ? this.currentHost : undefined, line });
   }
+}
+
+/** The parser's words, for a file: its stanza limit is IMPORT_XML_LIMITS's limit on one <user/>. */
+function faultReason(condition: string, text: string): string {
+  if (condition === 'restricted-xml') return text.replace(/ \(RFC 6120 §11\.1\)$/, '');
+  const tooLarge = /^stanza larger than (\d+) bytes$/.exec(text);
+  if (tooLarge) return `a <user/> larger than ${tooLarge[1]} bytes, the most one account's data (message archive included) may take up in a file`;
+  return `${text} (${condition})`;
 }
 
 function isInclude(el: XmlElement, ns: string): boolean {

@@ -1,7 +1,7 @@
 // One XEP-0227 <user/> element → what Herald stores for the account. Pure (no storage): the
 // importer (import.ts) writes the result. Malformed data that would make the account wrong (no
 // name, a broken SCRAM key) throws, so the whole import stops with the line; data Herald cannot
-// keep (privacy rules, MAM archives, unknown extensions) is reported and skipped, as XEP-0227 §2
+// keep (privacy rules, unknown extensions) is reported and skipped, as XEP-0227 §2
 // asks: "An importing server that encounters a namespace that it doesn't understand, or otherwise
 // is unable to import all given data, SHOULD ignore the unknown data, SHOULD notify the operator".
 
@@ -43,6 +43,11 @@ export interface ImportedUser {
   offline: OfflineMessage[];
   blocklist: string[];
   pep: ImportedPepNode[];
+  /**
+   * Message archives (<archive xmlns='urn:xmpp:pie:0#mam'/>) as they are in the file: read item by
+   * item while they are written (mam.ts readArchive), so no second copy of a long history is built.
+   */
+  archives: XmlElement[];
 }
 
 /** Something in the user that was not imported, for the operator. */
@@ -90,7 +95,7 @@ export async function readUser(el: XmlElement, ctx: UserContext): Promise<Import
   }
   const user: ImportedUser = {
     username, credentials: {}, credentialSource: 'none', doubleEncoded: false, roster: [], pendingIn: [],
-    vcard: undefined, privateXml: [], offline: [], blocklist: [], pep: [],
+    vcard: undefined, privateXml: [], offline: [], blocklist: [], pep: [], archives: [],
   };
   const bare = `${username}@${ctx.host}`;
   const pubsub: PubsubParts = {};
@@ -141,7 +146,7 @@ function readChild(child: XmlElement, user: ImportedUser, bare: string, ctx: Use
       pubsub.owner = child;
       return;
     case `${NS_PIE_MAM} archive`:
-      return ctx.notice('mam', 'message archives (urn:xmpp:pie:0#mam) are not imported');
+      return void user.archives.push(child);
     default:
       return ctx.notice('unknown', `<${child.name}${ns === undefined ? '' : ` xmlns='${ns}'`}/> is not part of XEP-0227 or not supported`);
   }

@@ -53,12 +53,14 @@ const alice = [`    <user name='alice' password='alice-secret'>`, `      <query 
 const bob = [`    <user name='bob' password='bob-secret'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></user>`];
 
 describe('pie import: all or nothing', () => {
-  test('malformed XML at line 9 → rejected with that line; the accounts before it and the existing data are as they were', async (t) => {
+  test('malformed XML at line 9 → rejected with that line; the accounts before it (message archive included) and the existing data are as they were', async (t) => {
     const { dir, store } = setup(t);
     await store.accounts.create('a.example', 'zed', {});
     await store.map('a.example', 'roster', 'items').set('zed', 'x@y', { jid: 'x@y', subscription: 'none', groups: [] });
+    await store.archive('a.example', 'mam', 'messages').append('zed', { stanza: '<message/>' }, { key: 'z1', with: 'x@y', stamp: 1 });
     const before = snapshot(store);
-    const path = file(dir, 'bad.xml', [...head, ...alice, ...bob, `    <user name='carol'>`, `      <vCard xmlns='vcard-temp'><FN>Carol</vCard>`, `    </user>`, ...tail]);
+    const aliceWithArchive = [alice[0]!, `      <archive xmlns='urn:xmpp:pie:0#mam'><result xmlns='urn:xmpp:mam:2' id='a1'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2024-01-01T00:00:00Z'/><message xmlns='jabber:client' from='bob@a.example/r' to='alice@a.example'><body>hi</body></message></forwarded></result></archive>`, alice[2]!];
+    const path = file(dir, 'bad.xml', [...head, ...aliceWithArchive, ...bob, `    <user name='carol'>`, `      <vCard xmlns='vcard-temp'><FN>Carol</vCard>`, `    </user>`, ...tail]);
     await rejectsAt(importPie(store, [path], options), path, 9, /unmatched end tag vCard/);
     assert.equal(snapshot(store), before);
   });

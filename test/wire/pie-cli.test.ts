@@ -34,7 +34,7 @@ describe('herald import / herald export', () => {
     const config = configIn(dir, 'montague.example');
     const imported = await run(['import', fixture('ejabberd/20240315-101500.xml'), '--config', config], dir);
     assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stdout, /^Imported 3 accounts into montague\.example from 1 file in [\d.]+ s: 5 roster items, 1 pending subscription request, 1 vCard, 1 private XML namespace, 2 offline messages, 1 blocklist, 0 PEP nodes \(0 items\)\.$/m);
+    assert.match(imported.stdout, /^Imported 3 accounts into montague\.example from 1 file in [\d.]+ s: 5 roster items, 1 pending subscription request, 1 vCard, 1 private XML namespace, 2 offline messages, 1 blocklist, 0 PEP nodes \(0 items\), 0 archived messages\.$/m);
     assert.match(imported.stdout, /2 accounts had SCRAM keys base64-encoded twice \(ejabberd's export\): decoded\./);
 
     const exported = await run(['export', 'backup.xml', '--config', config], dir);

@@ -10,6 +10,7 @@ import { exportOf, fixture, importInto, loginImported, serverWithImport, tempDir
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importPie } from '../../storage/pie/import.js';
+import { FORWARD, MAM, query as mamQuery } from './mam-helpers.js';
 
 const VCARD_GET = `<iq type='get'><vCard xmlns='vcard-temp'/></iq>`;
 const BOOKMARKS_GET = `<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>`;
@@ -103,7 +104,7 @@ describe('pie: import from ejabberd (export_piefxis: XInclude, SCRAM base64-enco
 });
 
 describe('pie: export → import round trip', () => {
-  test('an export imported into a fresh server gives the same logins, data (PEP included) and export', async (t) => {
+  test('an export imported into a fresh server gives the same logins, data (PEP and message archives included) and export', async (t) => {
     const source = await startServer(t);
     await source.createUser('juliet');
     const romeo = await source.login('romeo');
@@ -115,7 +116,13 @@ describe('pie: export → import round trip', () => {
     assert.equal((await romeo.iq(`<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='spam@example.net'/></block></iq>`)).attrs.type, 'result');
     assert.equal((await romeo.iq(NICK_PUBLISH)).attrs.type, 'result');
     romeo.send(`<message to='juliet@localhost' type='chat' id='rt1'><body>Meet me at the balcony &amp; bring a ladder</body></message>`);
-    const exported = await exportOnceStored(source, async () => (await source.server.store.archive('localhost', 'offline', 'messages').count('juliet')) === 1, "id='rt1'");
+    const archived = (user: string) => source.server.store.archive('localhost', 'mam', 'messages').count(user);
+    const stored = async () => (await source.server.store.archive('localhost', 'offline', 'messages').count('juliet')) === 1 && (await archived('romeo')) === 1 && (await archived('juliet')) === 1;
+    // Archived messages are committed a little after the offline one: wait for all three.
+    const exported = await exportOnceStored(source, stored, (text) => /<offline-messages><message [^>]*id='rt1'/.test(text) && text.match(/<result xmlns='urn:xmpp:mam:2'/g)?.length === 2);
+    // Both message archives travel (XEP-0313 in Prosody's <archive xmlns='urn:xmpp:pie:0#mam'/>).
+    assert.equal(exported.match(/<archive xmlns='urn:xmpp:pie:0#mam'>/g)?.length, 2);
+    const [sent] = await source.server.store.archive('localhost', 'mam', 'messages').list('romeo');
 
     // When the nick was published travels too (a <delay/> after the item's payload).
     assert.match(exported, /<nick xmlns='http:\/\/jabber\.org\/protocol\/nick'>Romeo M\.<\/nick><delay xmlns='urn:xmpp:delay' stamp='\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z'\/><\/item>/);
@@ -128,6 +135,11 @@ describe('pie: export → import round trip', () => {
     juliet.send('<presence/>');
     await juliet.waitFor(`<message id='rt1' type='chat'><body>Meet me at the balcony &amp; bring a ladder</body><delay xmlns='urn:xmpp:delay'/></message>`);
     const romeo2 = await loginImported(target, 'romeo', 'password');
+    // The archive answers with the id and time the message had on the old server.
+    const history = await mamQuery(romeo2);
+    assert.deepEqual(history.ids, [sent!.key]);
+    assert.deepEqual(history.bodies, ['Meet me at the balcony & bring a ladder']);
+    assert.equal(history.results[0]!.getChild('result', MAM)?.getChild('forwarded', FORWARD)?.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp, new Date(sent!.stamp).toISOString().replace(/\.\d{3}Z$/, 'Z'));
     assert.equal(itemsOf(await getRoster(romeo2)).get('juliet@localhost')?.toString(), `<item jid='juliet@localhost' name='Juliet' subscription='none' ask='subscribe'><group>Verona</group></item>`);
     assert.equal((await romeo2.iq(VCARD_GET)).getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Romeo');
     const prefs = await romeo2.iq(`<iq type='get'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>`);
@@ -196,7 +208,7 @@ describe('pie: conflicts and a running server', () => {
  * group commit (storage/sqlite.ts); the export's connection sees them only after it, hence the
  * wait before exporting.
  */
-async function exportOnceStored(server: TestServer, stored: () => Promise<boolean>, expected: string, timeoutMs = 3000): Promise<string> {
+async function exportOnceStored(server: TestServer, stored: () => Promise<boolean>, expected: string | ((exported: string) => boolean), timeoutMs = 3000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   while (!(await stored())) {
     if (Date.now() > deadline) assert.fail('the server did not store it in time');
@@ -206,8 +218,8 @@ async function exportOnceStored(server: TestServer, stored: () => Promise<boolea
     // Exporting while the server's write is still uncommitted would stall both (one thread): wait first.
     await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
     const exported = await exportOf(server.dataDir, { domain: 'localhost' });
-    if (exported.includes(expected)) return exported;
-    if (Date.now() > deadline) assert.fail(`the export has no ${expected}:\n${exported}`);
+    if (typeof expected === 'string' ? exported.includes(expected) : expected(exported)) return exported;
+    if (Date.now() > deadline) assert.fail(`the export has no ${typeof expected === 'string' ? expected : 'what the test waits for'}:\n${exported}`);
   }
 }
 
