@@ -14,21 +14,17 @@
 // Room archives are not part of the format (Prosody keeps them in its muc_log store, which
 // mod_storage_xep0227 does not handle), so they stay behind.
 
-import { randomBytes } from 'node:crypto';
 import { x, type XmlElement } from '../../server/xml/element.js';
 import { tryParseJid } from '../../server/jid.js';
 import { parseXml } from '../../server/xml/parser.js';
 import { parseDateTime } from '../../modules/mam/query.js';
-import type { StoredMessage } from '../../modules/mam/store.js';
+import { newArchiveId, type StoredMessage } from '../../modules/mam/store.js';
+import { NS } from '../../server/protocol/ns.js';
 import { NS_PIE_MAM } from './format.js';
 import type { Notice } from './user.js';
 
 export const NS_MAM_2 = 'urn:xmpp:mam:2';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_DELAY = 'urn:xmpp:delay';
-const NS_CLIENT = 'jabber:client';
-const NS_SERVER = 'jabber:server';
-const NS_STANZA_ID = 'urn:xmpp:sid:0';
+const { FORWARD_0: NS_FORWARD, DELAY: NS_DELAY, CLIENT: NS_CLIENT, SERVER: NS_SERVER, STANZA_ID: NS_STANZA_ID } = NS;
 
 /** conf/schema.ts limits.max_stanza_size's default: a message the server would not take from a client. */
 export const DEFAULT_MAX_STANZA_BYTES = 256 * 1024;
@@ -68,7 +64,7 @@ function readResult(result: XmlElement, ctx: ArchiveReadContext): ArchivedMessag
   const skip = (why: string) => void ctx.notice('mam', `archive item ${result.attrs.id === undefined ? '(no id)' : `'${result.attrs.id}'`} of ${ctx.bare}: ${why}, not imported`);
   if (result.name !== 'result' || result.attrs.xmlns !== NS_MAM_2) return skip(`<${result.name}/> is not a urn:xmpp:mam:2 <result/>`);
   const forwarded = result.getChild('forwarded', NS_FORWARD);
-  const original = forwarded?.elements().find((el) => el.name === 'message' && [NS_CLIENT, NS_SERVER, undefined].includes(el.attrs.xmlns));
+  const original = forwarded?.elements().find((el) => el.name === 'message' && (el.attrs.xmlns === undefined || el.attrs.xmlns === NS_CLIENT || el.attrs.xmlns === NS_SERVER));
   if (!forwarded || !original) return skip('no <forwarded><message/></forwarded>');
   const stampText = forwarded.getChild('delay', NS_DELAY)?.attrs.stamp;
   const stamp = stampText === undefined ? undefined : parseDateTime(stampText);
@@ -85,7 +81,7 @@ function readResult(result: XmlElement, ctx: ArchiveReadContext): ArchivedMessag
   if (bytes > ctx.maxStanzaBytes) return skip(`${bytes} bytes, larger than the stanza limit (${ctx.maxStanzaBytes} bytes)`);
   let id = result.attrs.id;
   if (id === undefined || id === '') {
-    id = newId();
+    id = newArchiveId();
     ctx.notice('mam', `archive item of ${ctx.bare} without an 'id': imported as ${id}`);
   }
   return { id, value: { stanza }, with: peer, stamp };
@@ -101,12 +97,6 @@ function peerOf(message: XmlElement, bare: string): string | undefined {
   const from = tryParseJid(message.attrs.from ?? '');
   const peer = to && to.bareString !== bare ? to : from;
   return peer?.toString();
-}
-
-/** modules/mam/store.ts newArchiveId: 18 random bytes, URL-safe, not starting with '-'. */
-function newId(): string {
-  const id = randomBytes(18).toString('base64url');
-  return id.startsWith('-') ? `A${id.slice(1)}` : id;
 }
 
 // ---- export ----
