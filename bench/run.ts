@@ -195,7 +195,10 @@ async function withServer<T>(options: ServerOptions, fn: (server: BenchServer) =
   if (Number(values['quiet-wait']) > 0) await waitForQuiet();
   // The VM's speed drifts: a fixed workload on the server's core makes runs comparable.
   const speed = speedOnCore(options.core);
-  log(`core ${options.core ?? '(any)'} speed: ${speed.toFixed(1)} rounds/ms (bench/calibrate.ts; higher is faster)`);
+  // The generator's core too: on a shared VM the two drift apart (one measured 6 while the other was at 9).
+  const generatorSpeed = options.core !== undefined ? speedOnCore(GENERATOR_CORE) : Number.NaN;
+  log(`core ${options.core ?? '(any)'} speed: ${speed.toFixed(1)} rounds/ms (bench/calibrate.ts; higher is faster)` +
+    (Number.isNaN(generatorSpeed) ? '' : `; generator's core ${GENERATOR_CORE}: ${generatorSpeed.toFixed(1)}`));
   lastSpeed = speed;
   const started = Date.now();
   const server = await BenchServer.start(options);
@@ -208,6 +211,9 @@ async function withServer<T>(options: ServerOptions, fn: (server: BenchServer) =
   } finally {
     await server.stop();
   }
+  // Measured again afterwards: a run whose core changed speed meanwhile is not comparable with others.
+  const after = speedOnCore(options.core);
+  log(`core ${options.core ?? '(any)'} speed after the run: ${after.toFixed(1)} rounds/ms${Math.abs(after - speed) > 0.15 * speed ? ' (it changed during the run: figures suspect)' : ''}`);
   if (!options.profileDir) return { result, modules: server.ready.modules };
   const path = newestProfile(options.profileDir, started);
   if (!path) {
