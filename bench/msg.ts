@@ -6,34 +6,21 @@
 // messages all arrived with p99 latency within the limit, sent at (nearly) the offered rate.
 
 import { BenchClient, type LoginTarget } from './client.js';
-import type { BenchServer, LoopDelay } from './server-process.js';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { LoadMeter } from './proc.js';
+import type { BenchServer } from './server-process.js';
+import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
 import { Samples, fmtInt, latencyLine, monotonicUs, sleep, summarize, type LatencySummary } from './stats.js';
 import { attribute, elementName } from './frames.js';
 
-export interface MsgBenchOptions {
+export interface MsgBenchOptions extends SteppedRunOptions {
   target: LoginTarget;
   users: number;
   password: string;
   starttls: boolean;
-  /** Offered aggregate rates (messages per second), tried in order. */
-  rates: number[];
-  stepMs: number;
-  warmupMs: number;
-  /** Longest wait for messages still in flight after a step. */
-  drainMs: number;
-  p99LimitMs: number;
   /** Extra steps bisecting between the best passing and the first failing rate. */
   refineSteps: number;
-  /** Repeat a step this many times when other programs used more than a tenth of a core meanwhile. */
-  noisyRetries: number;
-  /** Waits until the machine is quiet (between repeats). */
-  waitForQuiet: () => Promise<void>;
-  log: (line: string) => void;
 }
 
-export interface MsgStep {
+export interface MsgStep extends StepLoad {
   offered: number;
   sent: number;
   sentPerSecond: number;
@@ -43,19 +30,6 @@ export interface MsgStep {
   /** Messages that came back as errors (bounces). */
   errors: number;
   latency: LatencySummary;
-  serverCpu: number;
-  generatorCpu: number;
-  /** CPU used by other programs meanwhile, in cores (noise indicator). */
-  othersCpu: number;
-  busiestOthers: string[];
-  /** CPU the hypervisor took from the machine meanwhile, in cores. */
-  steal: number;
-  pass: boolean;
-  /** The generator could not send at the offered rate: the step says nothing about the server. */
-  generatorBound: boolean;
-  /** Event-loop delay of the server and of the generator during the step (ms): a stall shows here. */
-  serverLoopDelay: LoopDelay;
-  generatorLoopDelay: LoopDelay;
 }
 
 export interface MsgBenchResult {
@@ -74,11 +48,6 @@ export interface MsgBenchResult {
 }
 
 const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog. 0123456789';
-/** A step counts as sent at the offered rate when the generator got this close to it. */
-const SEND_RATE_TOLERANCE = 0.98;
-const TICK_MS = 1;
-/** Other programs using more than this (in cores) make a step suspect. */
-export const NOISE_CORES = 0.1;
 
 export async function runMsgBench(server: BenchServer, options: MsgBenchOptions): Promise<MsgBenchResult> {
   const { users } = options;
@@ -154,40 +123,20 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
     received = 0;
     errors = 0;
     latencies.clear();
-    const load = new LoadMeter(server.pid);
-    await server.loopDelay(true);
-    const ownDelay = monitorEventLoopDelay({ resolution: 10 });
-    ownDelay.enable();
-    load.start();
-    const start = performance.now();
-    let sent = 0;
-    await new Promise<void>((resolve) => {
-      const tick = (): void => {
-        const elapsed = performance.now() - start;
-        const due = Math.min(Math.floor((rate * Math.min(elapsed, ms)) / 1000) - sent, Math.ceil(rate / 20));
-        for (let k = 0; k < due; k++) {
-          const from = Math.floor(Math.random() * users);
-          let to = Math.floor(Math.random() * (users - 1));
-          if (to >= from) to++;
-          const n = seq++;
-          sendTimes[n] = performance.now();
-          clients[from]!.send(stanzaFor(jids[to]!, n));
-          sent++;
-        }
-        if (elapsed >= ms) resolve();
-        else setTimeout(tick, TICK_MS);
-      };
-      tick();
+    const load = await measureStepLoad(server);
+    const { sent, start, sendSeconds } = await sendAtRate(rate, ms, () => {
+      const from = Math.floor(Math.random() * users);
+      let to = Math.floor(Math.random() * (users - 1));
+      if (to >= from) to++;
+      const n = seq++;
+      sendTimes[n] = performance.now();
+      clients[from]!.send(stanzaFor(jids[to]!, n));
     });
-    const sendSeconds = (performance.now() - start) / 1000;
     const drainUntil = performance.now() + options.drainMs;
     while (received < sent && performance.now() < drainUntil) await sleep(20);
     const deliveredSeconds = (performance.now() - start) / 1000;
     const latency = summarize(latencies.values());
-    const cpu = load.stop();
-    ownDelay.disable();
-    const serverLoopDelay = await server.loopDelay(true);
-    const generatorLoopDelay = { p50: ownDelay.percentile(50) / 1e6, p99: ownDelay.percentile(99) / 1e6, max: ownDelay.max / 1e6 };
+    const machine = await load.stop();
     const result: MsgStep = {
       offered: rate,
       sent,
@@ -197,15 +146,9 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
       lost: sent - received,
       errors,
       latency,
-      serverCpu: cpu.server,
-      generatorCpu: cpu.generator,
-      othersCpu: cpu.others,
-      busiestOthers: cpu.busiest,
-      steal: cpu.steal,
+      ...machine,
       pass: false,
       generatorBound: false,
-      serverLoopDelay,
-      generatorLoopDelay,
     };
     result.generatorBound = result.sentPerSecond < rate * SEND_RATE_TOLERANCE;
     result.pass = result.lost === 0 && result.errors === 0 && latency.p99 <= options.p99LimitMs && !result.generatorBound;

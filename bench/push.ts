@@ -21,38 +21,24 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { BenchClient, type LoginTarget } from './client.js';
-import type { BenchServer, LoopDelay } from './server-process.js';
-import { LoadMeter } from './proc.js';
-import { NOISE_CORES } from './msg.js';
+import type { BenchServer } from './server-process.js';
+import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
 import { Samples, fmtInt, latencyLine, monotonicUs, sleep, summarize, type LatencySummary } from './stats.js';
 import { attribute, elementName } from './frames.js';
 
-export interface PushBenchOptions {
+export interface PushBenchOptions extends SteppedRunOptions {
   target: LoginTarget;
   /** Hibernated push-enabled sessions (accounts u0 … u(devices-1)). */
   devices: number;
   /** Online accounts that send the messages (the next `senders` accounts). */
   senders: number;
   password: string;
-  /** Offered aggregate message rates (= pushes per second), tried in order. */
-  rates: number[];
-  stepMs: number;
-  /** A first step at rates[0], not reported (JIT, HTTP connections, every device's first push). */
-  warmupMs: number;
-  /** Longest wait for pushes still in flight after a step. */
-  drainMs: number;
-  p99LimitMs: number;
   /** Stepping goes on at least up to this rate, then stops at the first failing step. */
   targetRate: number;
-  /** Repeat a step this many times when other programs used more than a tenth of a core meanwhile. */
-  noisyRetries: number;
-  waitForQuiet: () => Promise<void>;
-  log: (line: string) => void;
 }
 
-export interface PushStep {
+export interface PushStep extends StepLoad {
   offered: number;
   sent: number;
   sentPerSecond: number;
@@ -69,18 +55,8 @@ export interface PushStep {
   /** TCP connections the server's HTTP client opened to the receiver during the step (keep-alive reuses them). */
   httpConnections: number;
   latency: LatencySummary;
-  serverCpu: number;
   /** Server CPU per message/push, in µs (serverCpu / sent rate). */
   serverUsPerPush: number;
-  generatorCpu: number;
-  othersCpu: number;
-  busiestOthers: string[];
-  steal: number;
-  serverLoopDelay: LoopDelay;
-  generatorLoopDelay: LoopDelay;
-  pass: boolean;
-  /** The generator could not send at the offered rate: the step says nothing about the server. */
-  generatorBound: boolean;
 }
 
 export interface PushBenchResult {
@@ -97,8 +73,6 @@ export interface PushBenchResult {
 }
 
 const BODY = 'Benchmark push: the quick brown fox jumps over the lazy dog.';
-const SEND_RATE_TOLERANCE = 0.98;
-const TICK_MS = 1;
 const NS_COMMANDS = 'http://jabber.org/protocol/commands';
 const NS_DATA = 'jabber:x:data';
 
@@ -242,39 +216,19 @@ export async function runPushBench(server: BenchServer, options: PushBenchOption
       bounced = 0;
       latencies.clear();
       const connectionsBefore = httpConnections;
-      const load = new LoadMeter(server.pid);
-      await server.loopDelay(true);
-      const ownDelay = monitorEventLoopDelay({ resolution: 10 });
-      ownDelay.enable();
-      load.start();
-      const start = performance.now();
-      let sent = 0;
-      await new Promise<void>((resolve) => {
-        const tick = (): void => {
-          const elapsed = performance.now() - start;
-          const due = Math.min(Math.floor((rate * Math.min(elapsed, ms)) / 1000) - sent, Math.ceil(rate / 20));
-          for (let k = 0; k < due; k++) {
-            const n = seq++;
-            const device = n % devices;
-            deviceOf[n] = device;
-            ordinalOf[n] = ++sentTo[device]!;
-            sendTimes[n] = performance.now();
-            senderClients[n % senders]!.send(stanzaFor(device, n));
-            sent++;
-          }
-          if (elapsed >= ms) resolve();
-          else setTimeout(tick, TICK_MS);
-        };
-        tick();
+      const load = await measureStepLoad(server);
+      const { sent, start, sendSeconds } = await sendAtRate(rate, ms, () => {
+        const n = seq++;
+        const device = n % devices;
+        deviceOf[n] = device;
+        ordinalOf[n] = ++sentTo[device]!;
+        sendTimes[n] = performance.now();
+        senderClients[n % senders]!.send(stanzaFor(device, n));
       });
-      const sendSeconds = (performance.now() - start) / 1000;
       const drainUntil = performance.now() + options.drainMs;
       while (performance.now() < drainUntil && (stepPushed < sent ? unresolved().lost > 0 : false)) await sleep(20);
       const latency = summarize(latencies.values());
-      const cpu = load.stop();
-      ownDelay.disable();
-      const serverLoopDelay = await server.loopDelay(true);
-      const generatorLoopDelay = { p50: ownDelay.percentile(50) / 1e6, p99: ownDelay.percentile(99) / 1e6, max: ownDelay.max / 1e6 };
+      const machine = await load.stop();
       const { coalesced, lost } = unresolved();
       const sentPerSecond = sent / sendSeconds;
       const result: PushStep = {
@@ -288,15 +242,9 @@ export async function runPushBench(server: BenchServer, options: PushBenchOption
         errors: bounced,
         httpConnections: httpConnections - connectionsBefore,
         latency,
-        serverCpu: cpu.server,
+        ...machine,
         // The step's CPU window includes the drain; per push over the whole window is close enough.
-        serverUsPerPush: (cpu.server * ((performance.now() - start) / 1000) * 1e6) / Math.max(1, sent),
-        generatorCpu: cpu.generator,
-        othersCpu: cpu.others,
-        busiestOthers: cpu.busiest,
-        steal: cpu.steal,
-        serverLoopDelay,
-        generatorLoopDelay,
+        serverUsPerPush: (machine.serverCpu * ((performance.now() - start) / 1000) * 1e6) / Math.max(1, sent),
         pass: false,
         generatorBound: sentPerSecond < rate * SEND_RATE_TOLERANCE,
       };
