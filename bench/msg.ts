@@ -7,7 +7,7 @@
 
 import { BenchClient, type LoginTarget } from './client.js';
 import type { BenchServer } from './server-process.js';
-import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
+import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, quietStep, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
 import { Samples, fmtInt, latencyLine, monotonicUs, sleep, summarize, type LatencySummary } from './stats.js';
 import { attribute, elementName } from './frames.js';
 
@@ -162,20 +162,10 @@ export async function runMsgBench(server: BenchServer, options: MsgBenchOptions)
         `generator ${(s.generatorCpu * 100).toFixed(0)}%, others ${(s.othersCpu * 100).toFixed(0)}%${s.steal > 0.02 ? `, steal ${(s.steal * 100).toFixed(0)}%` : ''} → ` +
         `${s.pass ? 'PASS' : s.generatorBound ? 'NO RESULT (the generator could not send this fast)' : 'FAIL'}` +
         `\n     event-loop delay max: server ${s.serverLoopDelay.max.toFixed(0)} ms, generator ${s.generatorLoopDelay.max.toFixed(0)} ms` +
-        (s.othersCpu > 0.1 ? `\n     (noisy: ${s.busiestOthers.join(', ')})` : ''),
+        (s.othersCpu > NOISE_CORES ? `\n     (noisy: ${s.busiestOthers.join(', ')})` : ''),
     );
 
-  /** A step, repeated (after waiting for quiet) while other programs disturbed it. */
-  const measuredStep = async (rate: number): Promise<MsgStep> => {
-    let s = await step(rate, options.stepMs);
-    for (let retry = 0; retry < options.noisyRetries && s.othersCpu > NOISE_CORES; retry++) {
-      report(s);
-      options.log(`msg: other programs used ${(s.othersCpu * 100).toFixed(0)}% of a core during that step: repeating it`);
-      await options.waitForQuiet();
-      s = await step(rate, options.stepMs);
-    }
-    return s;
-  };
+  const measuredStep = (rate: number): Promise<MsgStep> => quietStep('msg', options, () => step(rate, options.stepMs), report);
 
   if (options.warmupMs > 0) {
     const warm = await step(options.rates[0] ?? 5000, options.warmupMs);

@@ -23,7 +23,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { BenchClient, type LoginTarget } from './client.js';
 import type { BenchServer } from './server-process.js';
-import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
+import { NOISE_CORES, SEND_RATE_TOLERANCE, measureStepLoad, quietStep, sendAtRate, type SteppedRunOptions, type StepLoad } from './steps.js';
 import { Samples, fmtInt, latencyLine, monotonicUs, sleep, summarize, type LatencySummary } from './stats.js';
 import { attribute, elementName } from './frames.js';
 
@@ -264,16 +264,7 @@ export async function runPushBench(server: BenchServer, options: PushBenchOption
           (s.othersCpu > NOISE_CORES ? `\n     (noisy: ${s.busiestOthers.join(', ')})` : ''),
       );
 
-    const measuredStep = async (rate: number): Promise<PushStep> => {
-      let s = await step(rate, options.stepMs);
-      for (let retry = 0; retry < options.noisyRetries && s.othersCpu > NOISE_CORES; retry++) {
-        report(s);
-        options.log(`push: other programs used ${(s.othersCpu * 100).toFixed(0)}% of a core during that step: repeating it`);
-        await options.waitForQuiet();
-        s = await step(rate, options.stepMs);
-      }
-      return s;
-    };
+    const measuredStep = (rate: number): Promise<PushStep> => quietStep('push', options, () => step(rate, options.stepMs), report);
 
     if (options.warmupMs > 0) {
       const rate = options.rates[0] ?? 1000;

@@ -92,3 +92,20 @@ export async function measureStepLoad(server: BenchServer): Promise<{ stop(): Pr
     },
   };
 }
+
+/** Runs a step, and again (after waiting for quiet) while other programs disturbed it. */
+export async function quietStep<S extends StepLoad>(
+  name: string,
+  options: SteppedRunOptions,
+  run: () => Promise<S>,
+  report: (step: S) => void,
+): Promise<S> {
+  let s = await run();
+  for (let retry = 0; retry < options.noisyRetries && s.othersCpu > NOISE_CORES; retry++) {
+    report(s);
+    options.log(`${name}: other programs used ${(s.othersCpu * 100).toFixed(0)}% of a core during that step: repeating it`);
+    await options.waitForQuiet();
+    s = await run();
+  }
+  return s;
+}
