@@ -4,19 +4,17 @@
 // in-process and through `herald push inbox`.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startServer, type TestServer, type XmppClient } from '../../bin/testing.js';
 import { formValue, formValues } from '../../server/protocol/xep0004.js';
+import { runCli } from './cli-helpers.js';
 import { assertMatches, iqExpect, stanzaErrorPattern } from './module-helpers.js';
 import { CMD, SM, commandForm, commandIq, enableSm, handled, publishIq, registerDevice } from './appserver-helpers.js';
 import { builtinModules } from '../../modules/index.js';
 import push from '../../modules/push/index.js';
 
-const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 const VENDOR_COMMANDS = ['apns', 'fcm', 'gcm', 'webpush', 'ubuntu', 'wns', 'unifiedpush'];
 /** The built-in modules with the XEP-0357 server part (modules/push) loaded. */
 const withPush = builtinModules.some((def) => def.name === 'push') ? builtinModules : [...builtinModules, push];
@@ -359,18 +357,6 @@ describe('appserver: delivery through the sandbox backend', () => {
 });
 
 describe('appserver: herald push inbox', () => {
-  function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
-
   test('NODE → the pushes of that node; no NODE → every sandbox node; an unknown node → exit 1', async (t) => {
     const server = await startServer(t);
     const romeo = await server.login('romeo');

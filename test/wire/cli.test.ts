@@ -7,37 +7,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { XmppClient } from '../../server/client.js';
 import { generateSelfSignedCertificate } from '../../server/tls/selfsigned.js';
 import { EXAMPLE_FILE } from '../../bin/config-docs.js';
+import { CLI, runCli as run, type CliResult as RunResult } from './cli-helpers.js';
 
-const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 interface TestContextLike {
   after(fn: () => unknown): void;
-}
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion; `input` is written to its stdin (which is then closed). */
-function run(args: string[], cwd: string, input = ''): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
 }
 
 interface Daemon {

@@ -9,18 +9,17 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestServer, XmppClient } from '../../bin/testing.js';
 import { startAppServer, type AppServer } from '../../bin/appserver.js';
 import { createLogger, type LogLevel } from '../../server/log.js';
 import { CMD, SM, commandForm, commandIq, enableSm, handled, registerDevice } from './appserver-helpers.js';
 import { componentServer, freePort, sleep, until } from './component-helpers.js';
+import { CLI, runCli } from './cli-helpers.js';
 import { iqExpect, stanzaErrorPattern } from './module-helpers.js';
 
 const APPS = 'apps.localhost';
 const APPS_SECRET = 'push-secret';
 const INFO = 'http://jabber.org/protocol/disco#info';
-const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 
 interface Setup {
   a: TestServer;
@@ -204,10 +203,7 @@ describe('herald appserver (CLI)', () => {
   test('without a secret → exit 1 with a message naming --secret', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-appserver-cli-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const child = spawn(process.execPath, [CLI, 'appserver', '--component', '127.0.0.1:5347', '--domain', APPS], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stderr } = await runCli(['appserver', '--component', '127.0.0.1:5347', '--domain', APPS], dir);
     assert.equal(code, 1);
     assert.match(stderr, /--secret/);
   });

@@ -3,18 +3,16 @@
 // commands, and the mutual subscription of inviter and invitee (XEP-0379).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startServer, type TestServer, type XmppClient } from '../../bin/testing.js';
 import { parseForm, formValue } from '../../server/protocol/xep0004.js';
 import { NS } from '../../server/protocol/ns.js';
+import { runCli } from './cli-helpers.js';
 import { assertMatches, iqExpect, stanzaErrorPattern } from './module-helpers.js';
 import { INVITE_TOKENS, issueInvite, type Invite } from '../../modules/invites.js';
 
-const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 const PARS = 'urn:xmpp:pars:0';
 const CMD = 'http://jabber.org/protocol/commands';
 const ROSTER = 'jabber:iq:roster';
@@ -24,15 +22,7 @@ async function heraldInvite(t: { after(fn: () => unknown): void }, server: TestS
   const dir = mkdtempSync(join(tmpdir(), 'herald-invite-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'herald.yml'), `domain: localhost\ndata_dir: ${JSON.stringify(server.dataDir)}\n${extraYaml}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'invite', '--config', 'herald.yml', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(['invite', '--config', 'herald.yml', ...args], dir);
 }
 
 async function cliToken(t: { after(fn: () => unknown): void }, server: TestServer, args: string[] = []): Promise<{ uri: string; token: string }> {

@@ -1,26 +1,11 @@
 // `herald import` and `herald export` as admins run them: the compiled CLI as a child process.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startServer } from '../../bin/testing.js';
+import { runCli as run } from './cli-helpers.js';
 import { fixture, importInto, loginImported, tempDir, withDatabase } from './pie-helpers.js';
-
-const CLI = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
-
-function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 function configIn(dir: string, domain: string): string {
   const file = join(dir, 'herald.yml');
