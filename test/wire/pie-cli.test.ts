@@ -3,9 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer } from '../../bin/testing.js';
 import { runCli as run } from './cli-helpers.js';
-import { fixture, importInto, loginImported, tempDir, withDatabase } from './pie-helpers.js';
+import { fixture, importInto, loginImported, startServerIn, tempDir, withDatabase } from './pie-helpers.js';
 
 function configIn(dir: string, domain: string): string {
   const file = join(dir, 'herald.yml');
@@ -78,7 +77,7 @@ describe('herald import / herald export', () => {
   test('import while the server runs → exit 1, asks to stop it; export works meanwhile', async (t) => {
     const dir = tempDir(t);
     const config = configIn(dir, 'localhost');
-    const server = await startServer(t, { dataDir: join(dir, 'data') });
+    const server = await startServerIn(t, join(dir, 'data'));
     await server.createUser('romeo', 'romeo-secret');
     writeFileSync(join(dir, 'one.xml'), `<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='late' password='x'/></host></server-data>`);
     const refused = await run(['import', 'one.xml', '--config', config], dir);

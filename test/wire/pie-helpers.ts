@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, XmppClient, type TestServer } from '../../bin/testing.js';
+import { startServer, XmppClient, type TestServer, type TestServerOptions } from '../../bin/testing.js';
 import type { LoginOptions } from '../../server/client.js';
 import { SqliteStore } from '../../storage/sqlite.js';
 import { importPie, type ImportOptions, type ImportReport } from '../../storage/pie/import.js';
@@ -17,10 +17,31 @@ interface TestContextLike {
 /** test/fixtures/xep0227/<name> in the source tree (tests run from dist/). */
 export const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/xep0227/${name}`, import.meta.url));
 
+/** Servers started on a data directory inside a tempDir(), by that temporary directory. */
+const serversIn = new Map<string, TestServer[]>();
+
+/**
+ * A temporary directory, removed after the test. Servers started in it with startServerIn() stop
+ * first: test hooks run in the order they were added, so removing the directory would otherwise
+ * race the server still writing there (ENOTEMPTY, and a server left running).
+ */
 export function tempDir(t: TestContextLike, prefix = 'herald-pie-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  serversIn.set(dir, []);
+  t.after(async () => {
+    for (const server of serversIn.get(dir) ?? []) await server.stop();
+    serversIn.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
+}
+
+/** startServer() on `dataDir`, a tempDir() or a directory inside one. */
+export async function startServerIn(t: TestContextLike, dataDir: string, options: TestServerOptions = {}): Promise<TestServer> {
+  const server = await startServer(t, { ...options, dataDir });
+  const owner = [...serversIn.keys()].find((dir) => dataDir === dir || dataDir.startsWith(`${dir}/`));
+  if (owner !== undefined) serversIn.get(owner)!.push(server);
+  return server;
 }
 
 export const databaseIn = (dataDir: string): string => join(dataDir, 'herald.sqlite');
@@ -47,10 +68,16 @@ export async function exportOf(dataDir: string, options: ExportOptions): Promise
 }
 
 /** Imports `files` into a fresh data directory, then starts a server for `domain` on it. */
-export async function serverWithImport(t: TestContextLike, domain: string, files: string[], options: Partial<ImportOptions> = {}): Promise<{ server: TestServer; report: ImportReport; dataDir: string }> {
+export async function serverWithImport(
+  t: TestContextLike,
+  domain: string,
+  files: string[],
+  options: Partial<ImportOptions> = {},
+  serverOptions: TestServerOptions = {},
+): Promise<{ server: TestServer; report: ImportReport; dataDir: string }> {
   const dataDir = tempDir(t);
   const report = await importInto(dataDir, files, { domain, ...options });
-  const server = await startServer(t, { domain, dataDir });
+  const server = await startServerIn(t, dataDir, { domain, ...serverOptions });
   return { server, report, dataDir };
 }
 

@@ -6,27 +6,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type TestServer } from '../../bin/testing.js';
-import type { ImportReport } from '../../storage/pie/import.js';
-import { fixture, importInto, loginImported, tempDir } from './pie-helpers.js';
+import { fixture, loginImported, serverWithImport, tempDir } from './pie-helpers.js';
 import { FORWARD, MAM, forwardedOf, query } from './mam-helpers.js';
 
-/**
- * Imports into a fresh data directory and starts a server on it, keeping archived messages forever:
- * with the default retention (365 days) the server would delete these 2024 messages at its start.
- */
-async function serverWithImport(t: { after(fn: () => unknown): void }, files: string[]): Promise<{ server: TestServer; report: ImportReport }> {
-  const dataDir = tempDir(t);
-  const report = await importInto(dataDir, files, { domain: 'capulet.example' });
-  const server = await startServer(t, { domain: 'capulet.example', dataDir, modules: { mam: { retention: '0' } } });
-  return { server, report };
-}
+/** Keeps archived messages forever: with the default retention (365 days) the server would delete these 2024 messages at its start. */
+const serverWithArchive = (t: { after(fn: () => unknown): void }, files: string[]) =>
+  serverWithImport(t, 'capulet.example', files, {}, { modules: { mam: { retention: '0' } } });
 
 const IDS = ['jN4uJ8xQZ7Yb0Kp2', 'c3Wq9rLh1TzM5aVe', 'Ue7Hf2nP0sXk4RgB', 'p9Lz2Ws8QeKa1Vt4'];
 
 describe('pie: MAM archives imported from Prosody', () => {
   test('imported archive → MAM query returns the messages with their original ids and delay stamps, oldest first', async (t) => {
-    const { server, report } = await serverWithImport(t, [fixture('prosody-mam')]);
+    const { server, report } = await serverWithArchive(t, [fixture('prosody-mam')]);
     assert.equal(report.items.archived, 4);
     const juliet = await loginImported(server, 'juliet', 'juliet-secret');
     const answer = await query(juliet);
@@ -43,7 +34,7 @@ describe('pie: MAM archives imported from Prosody', () => {
   });
 
   test("RSM after = an imported id → the messages after it; 'with' = the contact's bare JID → only that conversation", async (t) => {
-    const { server } = await serverWithImport(t, [fixture('prosody-mam')]);
+    const { server } = await serverWithArchive(t, [fixture('prosody-mam')]);
     const juliet = await loginImported(server, 'juliet', 'juliet-secret');
     const page = await query(juliet, { rsm: `<max>2</max><after>${IDS[0]}</after>` });
     assert.deepEqual(page.ids, [IDS[1], IDS[2]]);
@@ -68,7 +59,7 @@ describe('pie: MAM archives imported from Prosody', () => {
       + `<result xmlns='urn:xmpp:mam:2' id='nostamp'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='romeo@capulet.example/o' to='juliet@capulet.example'><body>lost</body></message></forwarded></result>`
       + `<result xmlns='urn:xmpp:mam:2' id='kept'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2024-03-15T10:00:00Z'/><message xmlns='jabber:client' from='romeo@capulet.example/o' to='juliet@capulet.example'><body>kept</body></message></forwarded></result>`
       + `</archive></user></host></server-data>\n`);
-    const { server, report } = await serverWithImport(t, [file]);
+    const { server, report } = await serverWithArchive(t, [file]);
     assert.deepEqual(report.warnings.map((w) => `${w.line} ${w.kind}`), ['1 mam']);
     const juliet = await loginImported(server, 'juliet', 'juliet-secret');
     assert.deepEqual((await query(juliet)).ids, ['kept']);

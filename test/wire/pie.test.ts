@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../../bin/testing.js';
 import { getRoster, itemsOf } from './presence-helpers.js';
-import { exportOf, fixture, importInto, loginImported, serverWithImport, tempDir, withDatabase } from './pie-helpers.js';
+import { exportOf, fixture, importInto, loginImported, serverWithImport, startServerIn, tempDir, withDatabase } from './pie-helpers.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importPie } from '../../storage/pie/import.js';
@@ -173,7 +173,7 @@ describe('pie: export → import round trip', () => {
 describe('pie: conflicts and a running server', () => {
   test('an account that exists is kept (old password works, file data skipped); --replace swaps in the file’s account', async (t) => {
     const dataDir = tempDir(t);
-    const server = await startServer(t, { dataDir });
+    const server = await startServerIn(t, dataDir);
     await server.createUser('romeo', 'old-password');
     await server.server.stop();
     const file = writeTemp(t, `<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='romeo' password='new-password'><query xmlns='jabber:iq:roster'><item jid='juliet@localhost' subscription='both'/></query></user></host></server-data>`);
