@@ -365,7 +365,7 @@ export class C2sStream implements SessionOutput {
       this.backlogged = false;
       this.updateReading();
     }
-    if (this.closeWhenDrained && !this.busy && this.pending.length === 0) this.closeStream();
+    if (this.closeWhenDrained && !this.busy && this.pending.length === 0) this.closeStream(true);
   }
 
   /**
@@ -748,15 +748,15 @@ export class C2sStream implements SessionOutput {
     this.closeStream();
   }
 
-  private closeStream(): void {
+  /** `peerClosedFirst`: the client's </stream:stream> came first (see StreamTransport.closeStream). */
+  private closeStream(peerClosedFirst = false): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.sendHeader();
     this.phase = 'closing';
     this.endedCleanly = true;
     this.parser.stop();
-    this.transport.closeStream();
-    // RFC 6120 §4.4: wait for the peer's </stream:stream>, but not forever.
-    setTimeout(() => this.transport.destroy(), CLOSE_GRACE_MS).unref();
+    // RFC 6120 §4.4: wait for the peer's </stream:stream> (or its FIN), but not forever.
+    if (!this.transport.closeStream(peerClosedFirst)) setTimeout(() => this.transport.destroy(), CLOSE_GRACE_MS).unref();
     this.endSession();
   }
 
@@ -772,7 +772,7 @@ export class C2sStream implements SessionOutput {
       this.closeWhenDrained = true;
       return;
     }
-    this.closeStream();
+    this.closeStream(true);
   }
 
   private onXmlFault(condition: XmlFaultCondition, text: string): void {

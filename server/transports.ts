@@ -45,8 +45,11 @@ export interface StreamTransport {
   writeElement(el: XmlElement): boolean;
   /** Whitespace keepalive (TCP) or a ping frame (WebSocket). */
   keepalive(): void;
-  /** </stream:stream> or <close/>, then a graceful close. */
-  closeStream(): void;
+  /**
+   * </stream:stream> or <close/>, then a graceful close. `peerClosedFirst`: the peer's closing tag
+   * came first, so nothing more is expected from it. True when the connection closed at once.
+   */
+  closeStream(peerClosedFirst?: boolean): boolean;
   /** Resolves when everything written so far has been handed to the operating system. */
   flushed(): Promise<void>;
   setReading(on: boolean): void;
@@ -113,10 +116,20 @@ export class SocketTransport implements StreamTransport {
     this.write(' ');
   }
 
-  closeStream(): void {
+  closeStream(peerClosedFirst = false): boolean {
     this.write(STREAM_CLOSE);
     this.uncork();
+    // RFC 6120 §4.4: once the peer has closed its stream and ours is written, both are closed and
+    // the TCP connection can go (close() sends our FIN behind the data). Saves the shutdown(), the
+    // wait for the peer's FIN and its read: 3 of the 19 system calls of a login, each costly on a
+    // VM. Only when the write went out whole (nothing queued that destroy() would drop), and not
+    // over TLS, whose end() sends the close_notify alert.
+    if (peerClosedFirst && this.kind === 'tcp' && this.socket.writableLength === 0) {
+      this.socket.destroy();
+      return true;
+    }
     this.socket.end();
+    return false;
   }
 
   protected write(data: string): boolean {
@@ -226,11 +239,12 @@ export class WebSocketTransport implements StreamTransport {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
-  closeStream(): void {
-    if (this.closing) return;
+  closeStream(): boolean {
+    if (this.closing) return false;
     this.closing = true;
     this.send(`<close xmlns='${NS.FRAMING}'/>`);
     this.ws.close(1000);
+    return false;
   }
 
   private send(data: string): boolean {

@@ -79,6 +79,17 @@ describe('xml parser: stream and stanzas', () => {
     assert.equal(got.stanzas[0]!.el.getChildText('body'), '€');
   });
 
+  test('a byte order mark before the stream header is dropped, also after a reset', () => {
+    const { parser, got } = collect();
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    parser.write(Buffer.concat([bom, Buffer.from(HEADER)]));
+    parser.reset();
+    parser.write(bom.subarray(0, 2)); // split across reads, too
+    parser.write(Buffer.concat([bom.subarray(2), Buffer.from(HEADER + '<presence/>')]));
+    assert.equal(got.fault, undefined);
+    assert.equal(got.stanzas.length, 1);
+  });
+
   test('whitespace keepalives between stanzas are accepted', () => {
     const { parser, got } = collect({ ...DEFAULT_XML_LIMITS, maxStanzaBytes: 400 });
     parser.write(HEADER);
@@ -144,6 +155,17 @@ describe('xml parser: hostile input gets the RFC 6120 stream error', () => {
     parser.write(HEADER + '<message><body>');
     parser.write(Buffer.from([0xc0, 0xbc])); // overlong '<'
     assert.equal(got.fault?.condition, 'not-well-formed');
+  });
+
+  test('UTF-8 encoded surrogates and code points past U+10FFFF → not-well-formed, also split across reads', () => {
+    for (const bytes of [[0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xe2, 0x82, 0x41]]) {
+      const { parser, got } = collect();
+      parser.write(HEADER + '<message><body>');
+      for (const byte of bytes) parser.write(Buffer.from([byte]));
+      parser.write('</body></message>');
+      assert.equal(got.fault?.condition, 'not-well-formed', bytes.join(','));
+      assert.equal(got.stanzas.length, 0);
+    }
   });
 
   test('a stanza over the byte limit → policy-violation, even within one read', () => {

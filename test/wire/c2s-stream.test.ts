@@ -1,10 +1,11 @@
 // RFC 6120 §4: stream headers, stream errors, features, keepalives and closing, over real sockets.
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../../bin/testing.js';
 import { NS } from '../../server/protocol/ns.js';
 import { builtinModules } from '../../modules/index.js';
-import { connectPlain, connectTls, openRaw, streamHeader, mechanismsOf, sleep, slowStanzaIn, STREAMS_NS } from './c2s-helpers.js';
+import { connectPlain, connectTls, eventually, openRaw, streamHeader, mechanismsOf, sleep, slowStanzaIn, STREAMS_NS } from './c2s-helpers.js';
 
 describe('c2s stream: header checks (RFC 6120 §4.7, §4.9.3)', () => {
   test('stream element in the wrong namespace → invalid-namespace', async (t) => {
@@ -171,6 +172,26 @@ describe('c2s stream: keepalives and closing (RFC 6120 §4.4, §4.6)', () => {
     assert.ok(romeo.streamClosedByServer, 'server sent its closing tag');
     assert.equal(romeo.streamError, undefined);
     assert.equal(server.server.sessions.size, 0, 'the session ended');
+  });
+
+  test("after the client closed its stream, the server closes TCP without waiting for the client's FIN", async (t) => {
+    const server = await startServer(t);
+    // allowHalfOpen: this client never sends its FIN, so only the server can end the connection.
+    const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+    t.after(() => socket.destroy());
+    let received = '';
+    let ended = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => (ended = true));
+    socket.write(streamHeader());
+    await eventually(() => received.includes('</stream:features>'), 'stream features');
+    socket.write('</stream:stream>');
+    await eventually(() => ended, "the server's FIN", 2000);
+    assert.ok(received.endsWith('</stream:stream>'), 'the closing tag came before the FIN');
+    // Before, the server waited for the client's FIN (or 5 s) before dropping the connection.
+    await eventually(() => server.server.streams.size === 0, 'the connection gone on the server', 1000);
+    assert.equal(socket.writableEnded, false, 'the client still had not sent its FIN');
   });
 
   test('stanzas sent right before </stream:stream> are all handled before the stream closes', async (t) => {
