@@ -83,12 +83,10 @@ const NAME_START = 'A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-
 const NAME_CHAR = NAME_START + '\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040';
 const NCNAME = `[${NAME_START}][${NAME_CHAR}]*`;
 const QNAME = new RegExp(`^(?:(${NCNAME}):)?(${NCNAME})$`, 'u');
-/** Tag name right after '<' (sticky). */
-const TAG_NAME = /[^\s/>]+/y;
-/** One attribute (sticky): whitespace, name, '=', quoted value. */
-const ATTRIBUTE = /[ \t\r\n]+([^\s=/>'"]+)[ \t\r\n]*=[ \t\r\n]*(?:'([^'<]*)'|"([^"<]*)")/y;
-/** End of a start tag (sticky). */
-const TAG_END = /[ \t\r\n]*(\/?)>/y;
+// Start tags are scanned character by character (scanName, skipXmlSpace below), not with sticky
+// regular expressions: every exec() allocates a match array, ~8 KB of garbage per login.
+/** Whitespace in the sense of JavaScript's \s beyond ASCII: it ends a tag or attribute name. */
+const NON_ASCII_SPACE = /[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 /** Characters XML 1.0 does not allow at all (lone surrogates are checked separately). */
 const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const SURROGATE = /[\uD800-\uDFFF]/;
@@ -516,24 +514,21 @@ export class XmlStreamParser {
   private startTag(buf: string): boolean {
     if (this.rootClosed) throw new Fault('not-well-formed', 'content after the root element');
     // Find the '>' that ends this tag, outside quotes.
-    let quote = '';
+    let quote = 0;
     let close = -1;
-    QUOTE_OR_ANGLE.lastIndex = this.pos + 1;
-    for (;;) {
-      const m = QUOTE_OR_ANGLE.exec(buf);
-      if (!m) break;
-      const ch = m[0];
-      if (quote !== '') {
-        if (ch === quote) quote = '';
-        else if (ch === '<') throw new Fault('not-well-formed', "'<' in an attribute value");
-        continue;
-      }
-      if (ch === '>') {
-        close = m.index;
+    for (let i = this.pos + 1, length = buf.length; i < length; i++) {
+      const c = buf.charCodeAt(i);
+      if (quote !== 0) {
+        if (c === quote) quote = 0;
+        else if (c === 0x3c /* < */) throw new Fault('not-well-formed', "'<' in an attribute value");
+      } else if (c === 0x3e /* > */) {
+        close = i;
         break;
+      } else if (c === 0x3c) {
+        throw new Fault('not-well-formed', "'<' inside a tag");
+      } else if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
+        quote = c;
       }
-      if (ch === '<') throw new Fault('not-well-formed', "'<' inside a tag");
-      quote = ch;
     }
     if (close < 0) return false;
     const tagStart = this.pos;
@@ -545,29 +540,39 @@ export class XmlStreamParser {
   private openElement(buf: string, start: number, close: number): void {
     const depth = this.stack.length + this.containers.length + (this.started ? 1 : 0);
     if (depth + 1 > this.limits.maxDepth) throw new Fault('policy-violation', `elements nested deeper than ${this.limits.maxDepth}`);
-    TAG_NAME.lastIndex = start + 1;
-    const nameMatch = TAG_NAME.exec(buf);
-    if (!nameMatch || nameMatch.index !== start + 1) throw new Fault('not-well-formed', 'missing tag name');
-    const qname = nameMatch[0];
-    let i = TAG_NAME.lastIndex;
+    const nameEnd = scanName(buf, start + 1, false);
+    if (nameEnd === start + 1) throw new Fault('not-well-formed', 'missing tag name');
+    const qname = buf.slice(start + 1, nameEnd);
+    let i = nameEnd;
     // Attribute names and (decoded) values, flat: [name0, value0, name1, value1, ...].
     const raw: string[] = [];
     let declares = false;
     for (;;) {
-      TAG_END.lastIndex = i;
-      const end = TAG_END.exec(buf);
-      if (end && end.index === i) {
-        if (TAG_END.lastIndex !== close + 1) throw new Fault('not-well-formed', 'malformed tag');
+      // The end of the tag: [ \t\r\n]* '/'? '>', ending right at `close`.
+      const next = skipXmlSpace(buf, i);
+      const c = buf.charCodeAt(next);
+      if (c === 0x3e /* > */ || (c === 0x2f /* / */ && buf.charCodeAt(next + 1) === 0x3e)) {
+        if ((c === 0x3e ? next + 1 : next + 2) !== close + 1) throw new Fault('not-well-formed', 'malformed tag');
         break;
       }
-      ATTRIBUTE.lastIndex = i;
-      const attr = ATTRIBUTE.exec(buf);
-      if (!attr || attr.index !== i || ATTRIBUTE.lastIndex > close) throw new Fault('not-well-formed', `malformed attribute in <${qname}>`);
-      i = ATTRIBUTE.lastIndex;
-      const value = attr[2] ?? attr[3]!;
+      // An attribute: [ \t\r\n]+ name [ \t\r\n]* '=' [ \t\r\n]* quoted value without '<'.
+      const malformed = (): Fault => new Fault('not-well-formed', `malformed attribute in <${qname}>`);
+      if (next === i) throw malformed();
+      const attrNameEnd = scanName(buf, next, true);
+      if (attrNameEnd === next) throw malformed();
+      let k = skipXmlSpace(buf, attrNameEnd);
+      if (buf.charCodeAt(k) !== 0x3d /* = */) throw malformed();
+      k = skipXmlSpace(buf, k + 1);
+      const quote = buf.charCodeAt(k);
+      if (quote !== 0x22 && quote !== 0x27) throw malformed();
+      const valueEnd = buf.indexOf(quote === 0x22 ? '"' : "'", k + 1);
+      if (valueEnd < 0 || valueEnd >= close) throw malformed();
+      const value = buf.slice(k + 1, valueEnd);
+      if (value.indexOf('<') >= 0) throw malformed();
+      i = valueEnd + 1;
       if (raw.length >= this.limits.maxAttributes * 2) throw new Fault('policy-violation', `more than ${this.limits.maxAttributes} attributes`);
       if (value.length > this.limits.maxAttributeLength) throw new Fault('policy-violation', `attribute longer than ${this.limits.maxAttributeLength} characters`);
-      const name = attr[1]!;
+      const name = buf.slice(next, attrNameEnd);
       for (let k = 0; k < raw.length; k += 2) if (raw[k] === name) throw new Fault('not-well-formed', `duplicate attribute ${name}`);
       if (name.charCodeAt(0) === 0x78 /* x */ && (name === 'xmlns' || name.startsWith('xmlns:'))) declares = true;
       raw.push(name, decodeAttribute(value));
@@ -696,6 +701,29 @@ export class XmlStreamParser {
       throw new Fault('policy-violation', `${what} larger than ${this.limits.maxStanzaBytes} bytes`);
     }
   }
+}
+
+/**
+ * End of a tag name (attribute: true → an attribute name) starting at `from`: the first character
+ * that is whitespace (JavaScript's \s), '/' or '>' — for attribute names also '=', a quote. Whether
+ * the name is a valid XML name is checked later (splitName).
+ */
+function scanName(buf: string, from: number, attribute: boolean): number {
+  let i = from;
+  for (const length = buf.length; i < length; i++) {
+    const c = buf.charCodeAt(i);
+    if (c === 0x2f || c === 0x3e || c === 0x20 || (c >= 0x09 && c <= 0x0d)) break;
+    if (attribute && (c === 0x3d || c === 0x22 || c === 0x27)) break;
+    if (c >= 0x80 && NON_ASCII_SPACE.test(buf[i]!)) break;
+  }
+  return i;
+}
+
+/** Index of the first character at or after `from` that is not XML whitespace (space, tab, CR, LF). */
+function skipXmlSpace(buf: string, from: number): number {
+  let i = from;
+  for (let c = buf.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d; c = buf.charCodeAt(++i));
+  return i;
 }
 
 const NAME_CACHE = new Map<string, { prefix: string; local: string }>();
