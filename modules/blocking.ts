@@ -36,7 +36,7 @@ export default defineModule({
     let pushCount = 0;
     m.feature(NS.BLOCKING);
 
-    m.on('session:bound', ({ session }) => void cache.pin(session.username).catch((err: unknown) => m.log.error({ err }, 'blocklist load failed')));
+    m.on('session:bound', ({ session }) => void cache.pin(session.username)?.catch((err: unknown) => m.log.error({ err }, 'blocklist load failed')));
     m.on('session:closed', ({ session }) => {
       if (!hasSessions(session.username)) cache.unpin(session.username);
     });
@@ -264,8 +264,15 @@ class BlocklistCache {
     return idle;
   }
 
-  async pin(username: string): Promise<void> {
-    const list = await this.get(username);
+  /** Keeps the account's list in memory while it has sessions; a promise only when it must be read first. */
+  pin(username: string): Promise<void> | undefined {
+    const list = this.get(username);
+    if (list instanceof Promise) return list.then((loaded) => this.pinLoaded(username, loaded));
+    this.pinLoaded(username, list);
+    return undefined;
+  }
+
+  private pinLoaded(username: string, list: Blocklist): void {
     if (!this.hasSessions(username)) return;
     this.idle.delete(username);
     this.pinned.set(username, list);

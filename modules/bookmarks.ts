@@ -61,6 +61,7 @@ export default defineModule({
       });
       // Accounts that kept bookmarks in private XML only (imported, or from before PEP): to PEP.
       m.on('session:bound', ({ session }) => {
+        if (migrated.has(session.username)) return; // checked once per account per run: no queue, no promise
         void serial(session.username, () => migrate(session.username)).catch((err: unknown) => m.log.error({ err }, 'bookmarks migration failed'));
       });
     }

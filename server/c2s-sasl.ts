@@ -115,7 +115,7 @@ export class SaslNegotiation {
     // A -PLUS attempt with a binding type we lack is not a password guess: it does not count.
     if (step.kind === 'failure') return this.fail(step.condition, step.text, !this.unsupportedBindingThisAttempt);
     this.stream.write(x('success', { xmlns: NS.SASL }, step.data && step.data.length > 0 ? step.data.toString('base64') : undefined));
-    this.stream.log.info({ user: step.username, mechanism: exchange.mechanism }, 'authenticated');
+    if (this.server.log.isLevelEnabled('info')) this.stream.log.info({ user: step.username, mechanism: exchange.mechanism }, 'authenticated');
     this.stream.succeeded(step.username);
   }
 
@@ -126,7 +126,7 @@ export class SaslNegotiation {
     if (!counts) return;
     this.server.limiter.recordAuthFailure(this.stream.transport.remoteAddress);
     this.failures++;
-    this.stream.log.info({ condition, failures: this.failures }, 'authentication failed');
+    if (this.server.log.isLevelEnabled('info')) this.stream.log.info({ condition, failures: this.failures }, 'authentication failed');
     // RFC 6120 §6.4.5: a reasonable number of retries, then a stream error.
     if (this.failures >= this.server.config.c2s.max_auth_failures) this.stream.tooManyFailures();
   }

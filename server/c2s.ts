@@ -81,7 +81,8 @@ const WEBSOCKET_ROOT = `<stream xmlns='${NS.CLIENT}'>`;
 
 export class C2sStream implements SessionOutput {
   readonly remoteAddress: string;
-  readonly log: Logger;
+  private readonly connectionNumber = ++connectionCounter;
+  private logger: Logger | undefined;
   private readonly parser: XmlStreamParser;
   private readonly sasl: SaslNegotiation;
   private readonly framed: boolean;
@@ -121,7 +122,6 @@ export class C2sStream implements SessionOutput {
     this.remoteAddress = transport.remoteAddress;
     this.host = server.domain;
     this.framed = transport.kind === 'websocket';
-    this.log = server.log.child({ conn: (++connectionCounter).toString(36), ip: this.remoteAddress });
     const limits = server.config.limits;
     this.parser = new XmlStreamParser(
       {
@@ -148,12 +148,27 @@ export class C2sStream implements SessionOutput {
         return stream.host;
       },
       transport,
-      log: this.log,
+      get log() {
+        return stream.log;
+      },
       write: (el) => this.writeElement(el),
       tooManyFailures: () => this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts')),
       succeeded: (username) => this.authSucceeded(username),
       stillOpen: () => this.phase === 'open',
     });
+  }
+
+  /**
+   * This connection's logger (bound to its number and address). Made on first use: at the default
+   * level most connections never log, and a pino child per connection was ~1 % of a login.
+   */
+  get log(): Logger {
+    return (this.logger ??= this.server.log.child({ conn: this.connectionNumber.toString(36), ip: this.remoteAddress }));
+  }
+
+  /** Info-level events of every connection (opened, closed): checked first, so as not to make a logger for nothing. */
+  private logInfo(fields: Record<string, unknown>, message: string): void {
+    if (this.server.log.isLevelEnabled('info')) this.log.info(fields, message);
   }
 
   get secure(): boolean {
@@ -178,7 +193,7 @@ export class C2sStream implements SessionOutput {
       return;
     }
     this.counted = true;
-    this.log.info({ transport: this.transport.kind }, 'connection opened');
+    this.logInfo({ transport: this.transport.kind }, 'connection opened');
     const c2s = this.server.config.c2s;
     this.authTimer = setTimeout(() => {
       if (!this.username) this.fail(new StreamError('connection-timeout', 'Authentication took too long'));
@@ -740,7 +755,7 @@ export class C2sStream implements SessionOutput {
   private fail(error: StreamError, appCondition?: XmlElement): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.sendHeader();
-    this.log.info({ condition: error.condition, text: error.text }, 'stream error');
+    this.logInfo({ condition: error.condition, text: error.text }, 'stream error');
     const el = error.toElement();
     if (appCondition) el.append(appCondition);
     this.writeElement(el);
@@ -790,7 +805,7 @@ export class C2sStream implements SessionOutput {
     if (this.counted) this.server.limiter.closeConnection(this.remoteAddress);
     this.server.streams.delete(this);
     this.endSession();
-    this.log.info({ reason: this.closeReason }, 'connection closed');
+    this.logInfo({ reason: this.closeReason }, 'connection closed');
     this.resolveClosed();
   }
 

@@ -207,7 +207,7 @@ export default defineModule({
       if (state.normalWindow !== undefined) session.extendHibernation(state.normalWindow);
       state.normalWindow = undefined;
       state.extended = false;
-      track(publisher.online(session.username, session.resource));
+      if (!store.knownWithoutEnables(session.username)) track(publisher.online(session.username, session.resource));
     };
     m.on('session:bound', online);
     m.on('session:resumed', online);

@@ -94,6 +94,14 @@ export class PushStore {
     return [...(await this.enablesOf(username))];
   }
 
+  /**
+   * True only when it is known at once that the account has no enables (cached, nothing pending):
+   * then a login has no push state to reset, and skips the queue and the promises (most accounts).
+   */
+  knownWithoutEnables(username: string): boolean {
+    return this.cachedEnables.get(username)?.size === 0 && !this.chains.has(username);
+  }
+
   async forResource(username: string, resource: string): Promise<PushEnable[]> {
     return (await this.list(username)).filter((enable) => enable.resource === resource);
   }
