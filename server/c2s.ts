@@ -95,8 +95,9 @@ export class C2sStream implements SessionOutput {
   private busy = false;
   private readonly pending: { el: XmlElement; ns: string }[] = [];
   private readonly bucket: TokenBucket | undefined;
-  private authTimer: NodeJS.Timeout | undefined;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** When start() ran: the authentication deadline counts from here (see sweep()). */
+  private startedAt = 0;
+  private lastKeepalive = 0;
   private ackTimer: NodeJS.Timeout | undefined;
   private lastRead = Date.now();
   /** Reading is paused while the read rate is exceeded, or while too many elements wait: resume only when neither holds. */
@@ -194,13 +195,7 @@ export class C2sStream implements SessionOutput {
     }
     this.counted = true;
     this.logInfo({ transport: this.transport.kind }, 'connection opened');
-    const c2s = this.server.config.c2s;
-    this.authTimer = setTimeout(() => {
-      if (!this.username) this.fail(new StreamError('connection-timeout', 'Authentication took too long'));
-    }, c2s.auth_timeout);
-    this.authTimer.unref();
-    this.keepaliveTimer = setInterval(() => this.keepalive(), Math.max(1000, Math.floor(c2s.keepalive_interval / 2)));
-    this.keepaliveTimer.unref();
+    this.startedAt = Date.now();
   }
 
   private onData(chunk: Buffer | string): void {
@@ -235,10 +230,24 @@ export class C2sStream implements SessionOutput {
     this.transport.setReading(!(this.rateLimited || this.backlogged));
   }
 
-  private keepalive(): void {
-    if (this.phase !== 'open') return;
-    // RFC 6120 §4.6.1: whitespace keepalive after a period of silence (a ping frame over WebSocket).
-    if (Date.now() - this.lastRead >= this.server.config.c2s.keepalive_interval) this.transport.keepalive();
+  /**
+   * The time checks of this stream, made by the server's one sweep timer for all of them
+   * (HeraldServer.sweepStreams) rather than by two timers per connection, which every login made
+   * and cleared: the authentication deadline, and the keepalive.
+   */
+  sweep(now: number): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    const c2s = this.server.config.c2s;
+    if (this.username === undefined && now - this.startedAt >= c2s.auth_timeout) {
+      this.fail(new StreamError('connection-timeout', 'Authentication took too long'));
+      return;
+    }
+    // RFC 6120 §4.6.1: whitespace keepalive after a period of silence (a ping frame over WebSocket),
+    // repeated at most every half interval (and not more often than every second) while it lasts.
+    if (this.phase !== 'open' || now - this.lastRead < c2s.keepalive_interval) return;
+    if (now - this.lastKeepalive < Math.max(1000, c2s.keepalive_interval / 2)) return;
+    this.lastKeepalive = now;
+    this.transport.keepalive();
   }
 
   // ---- stream header and features ----
@@ -475,7 +484,6 @@ export class C2sStream implements SessionOutput {
 
   private authSucceeded(username: string): void {
     this.username = username;
-    if (this.authTimer) clearTimeout(this.authTimer);
     // RFC 6120 §6.4.6: the stream restarts; anything else in this read is discarded.
     this.parser.reset();
     if (this.framed) this.parser.write(WEBSOCKET_ROOT);
@@ -799,8 +807,6 @@ export class C2sStream implements SessionOutput {
     if (this.closeReason === 'connection closed') this.closeReason = reason;
     this.phase = 'closed';
     this.parser.stop();
-    if (this.authTimer) clearTimeout(this.authTimer);
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
     if (this.counted) this.server.limiter.closeConnection(this.remoteAddress);
     this.server.streams.delete(this);

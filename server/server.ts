@@ -195,6 +195,7 @@ export class HeraldServer {
     // Like Prosody, the configured components are listed in the server's disco#items.
     for (const domain of this.externalComponents.domains) this.discoRegistry.items.push({ jid: domain });
     await this.loadModules();
+    this.sweepStreams();
     const listen = this.config.listen;
     const ephemeral = this.options.ephemeralPorts === true;
     if (listen.c2s !== 0 || ephemeral) {
@@ -321,6 +322,21 @@ export class HeraldServer {
         .catch((err: unknown) => this.log.error({ err }, 'reading account announcements failed'))
         .finally(() => (reading = false));
     }, ANNOUNCEMENT_POLL_MS);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /**
+   * One timer makes every client stream's time checks (C2sStream.sweep: authentication deadline,
+   * keepalive), often enough for the shortest of them to be kept within a quarter of its length.
+   */
+  private sweepStreams(): void {
+    const c2s = this.config.c2s;
+    const period = Math.max(50, Math.min(1000, Math.floor(c2s.keepalive_interval / 2), Math.floor(c2s.auth_timeout / 4)));
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const stream of this.streams) stream.sweep(now);
+    }, period);
     timer.unref();
     this.timers.push(timer);
   }
