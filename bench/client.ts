@@ -78,7 +78,8 @@ export class BenchClient {
     this.frames = new FrameSplitter({
       open: () => {},
       element: (raw) => this.onFrame(raw),
-      close: () => this.fail(new Error('server closed the stream')),
+      // After our close(): the server's answering </stream:stream>; the TCP connection can go.
+      close: () => (this.phase === 'closed' ? this.socket.destroy() : this.fail(new Error('server closed the stream'))),
     });
     this.socket = netConnect({ host: target.host, port: target.port });
     this.socket.setNoDelay(true);
@@ -102,10 +103,13 @@ export class BenchClient {
     if (this.phase !== 'closed') this.socket.write(data);
   }
 
-  /** Ends the stream politely (`</stream:stream>`, then FIN) without waiting for the server's answer. */
+  /**
+   * Ends the stream politely (RFC 6120 §4.4): `</stream:stream>`, then the TCP connection is
+   * closed once the server's `</stream:stream>` (or its FIN) has come. Nothing waits for that.
+   */
   close(): void {
     if (this.phase === 'closed') return;
-    this.socket.end('</stream:stream>');
+    this.socket.write('</stream:stream>');
     this.phase = 'closed';
   }
 
