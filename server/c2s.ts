@@ -555,7 +555,7 @@ export class C2sStream implements SessionOutput {
     this.session = session;
     // The result goes out first: anything modules send on 'session:bound' must come after it.
     this.writeElement(x('iq', { type: 'result', id }, x('bind', { xmlns: NS.BIND }, x('jid', null, jid.toString()))));
-    session.log.info({ transport: this.transport.kind }, 'session bound');
+    session.logInfo({ transport: this.transport.kind }, 'session bound');
     this.server.bindSession(session);
   }
 

@@ -352,7 +352,7 @@ export class HeraldServer {
   bindSession(session: Session): void {
     const previous = this.sessions.add(session);
     if (previous && previous !== session) {
-      previous.log.info('session replaced by a new bind');
+      previous.logInfo({}, 'session replaced by a new bind');
       // A hibernated one has no stream to close: it ends here (its queue goes to offline storage).
       if (previous.state === 'hibernated') this.endSession(previous, 'replaced by a new bind');
       else previous.close(new StreamError('conflict', 'Replaced by new connection'));
@@ -377,7 +377,7 @@ export class HeraldServer {
       if (sm.id !== undefined) this.resumable.remove(sm.id, session);
       unacked = sm.queue.drain();
     }
-    session.log.info({ reason, unacked: unacked.length }, 'session closed');
+    session.logInfo({ reason, unacked: unacked.length }, 'session closed');
     if (wasRegistered || session.sm) {
       const r = this.hooks.run('session:closed', { session, reason });
       if (r instanceof Promise) r.catch((err: unknown) => this.log.error({ err }, 'session:closed handler failed'));
@@ -400,7 +400,7 @@ export class HeraldServer {
     sm.ackRequested = false;
     sm.hibernatedAt = Date.now();
     this.armHibernation(session);
-    session.log.info({ reason, window_ms: sm.resumeWindow, queued: sm.queue.length }, 'session hibernated');
+    session.logInfo({ reason, window_ms: sm.resumeWindow, queued: sm.queue.length }, 'session hibernated');
     void this.hooks.run('session:hibernated', { session });
   }
 
@@ -439,7 +439,7 @@ export class HeraldServer {
     sm.hibernationTimer = undefined;
     // The old connection may not know yet that it is dead: it goes, the session stays.
     previous?.close(new StreamError('conflict', 'Session resumed on another connection'));
-    session.log.info({ queued: sm.queue.length }, 'session resumed');
+    session.logInfo({ queued: sm.queue.length }, 'session resumed');
     return session;
   }
 

@@ -43,7 +43,7 @@ export class Session {
   readonly host: string;
   readonly bareJid: string;
   readonly fullJid: string;
-  readonly log: Logger;
+  private logger: Logger | undefined;
   state: SessionState = 'live';
 
   // Presence state (owned by the presence module, read by the router for RFC 6121 §8 delivery).
@@ -65,14 +65,23 @@ export class Session {
     readonly jid: Jid,
     private output: SessionOutput,
     private readonly server: SessionHost,
-    log: Logger,
+    private readonly parentLog: Logger,
   ) {
     this.username = jid.local;
     this.resource = jid.resource;
     this.host = jid.domain;
     this.bareJid = jid.bareString;
     this.fullJid = jid.toString();
-    this.log = log.child({ sid: this.id, jid: this.fullJid });
+  }
+
+  /** This session's logger (bound to its id and JID), made on first use: most sessions never log at the default level. */
+  get log(): Logger {
+    return (this.logger ??= this.parentLog.child({ sid: this.id, jid: this.fullJid }));
+  }
+
+  /** Info-level events of every session (bound, closed, ...): the level is checked before a logger is made. */
+  logInfo(fields: Record<string, unknown>, message: string): void {
+    if (this.parentLog.isLevelEnabled('info')) this.log.info(fields, message);
   }
 
   get connection(): SessionOutput {
