@@ -121,7 +121,7 @@ export class SocketTransport implements StreamTransport {
     this.uncork();
     // RFC 6120 §4.4: once the peer has closed its stream and ours is written, both are closed and
     // the TCP connection can go (close() sends our FIN behind the data). Saves the shutdown(), the
-    // wait for the peer's FIN and its read: 3 of the 19 system calls of a login, each costly on a
+    // wait for the peer's FIN and its read: 3 of the 21 socket system calls of a login, each costly on a
     // VM. Only when the write went out whole (nothing queued that destroy() would drop), and not
     // over TLS, whose end() sends the close_notify alert.
     if (peerClosedFirst && this.kind === 'tcp' && this.socket.writableLength === 0) {
