@@ -18,9 +18,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** What the negotiation needs from its stream. */
 export interface SaslStreamSide {
-  readonly host: string;
+  /** Functions, not getters: the stream's side is an object literal made per connection, and one with accessors is slow to create. */
+  host(): string;
   readonly transport: StreamTransport;
-  readonly log: Logger;
+  log(): Logger;
   write(el: XmlElement): void;
   /** Ends the stream with a stream error (too many failures). */
   tooManyFailures(): void;
@@ -115,7 +116,7 @@ export class SaslNegotiation {
     // A -PLUS attempt with a binding type we lack is not a password guess: it does not count.
     if (step.kind === 'failure') return this.fail(step.condition, step.text, !this.unsupportedBindingThisAttempt);
     this.stream.write(x('success', { xmlns: NS.SASL }, step.data && step.data.length > 0 ? step.data.toString('base64') : undefined));
-    if (this.server.log.isLevelEnabled('info')) this.stream.log.info({ user: step.username, mechanism: exchange.mechanism }, 'authenticated');
+    if (this.server.log.isLevelEnabled('info')) this.stream.log().info({ user: step.username, mechanism: exchange.mechanism }, 'authenticated');
     this.stream.succeeded(step.username);
   }
 
@@ -126,14 +127,14 @@ export class SaslNegotiation {
     if (!counts) return;
     this.server.limiter.recordAuthFailure(this.stream.transport.remoteAddress);
     this.failures++;
-    if (this.server.log.isLevelEnabled('info')) this.stream.log.info({ condition, failures: this.failures }, 'authentication failed');
+    if (this.server.log.isLevelEnabled('info')) this.stream.log().info({ condition, failures: this.failures }, 'authentication failed');
     // RFC 6120 §6.4.5: a reasonable number of retries, then a stream error.
     if (this.failures >= this.server.config.c2s.max_auth_failures) this.stream.tooManyFailures();
   }
 
   private context(): SaslContext {
     const accounts = this.server.store.accounts;
-    const host = this.stream.host;
+    const host = this.stream.host();
     const tls = this.stream.transport.tlsSocket;
     const types = this.channelBindingTypes();
     return {

@@ -112,8 +112,9 @@ export class C2sStream implements SessionOutput {
   private readonly preAuthKey = {};
   /** Closed with </stream:stream> or a stream error: the session ends rather than hibernates. */
   private endedCleanly = false;
-  private readonly closedPromise: Promise<void>;
-  private resolveClosed!: () => void;
+  /** Made only when server shutdown waits for this connection (most never need one). */
+  private closedPromise: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
   private counted = false;
 
   constructor(
@@ -142,16 +143,10 @@ export class C2sStream implements SessionOutput {
     );
     if (this.framed) this.parser.write(WEBSOCKET_ROOT);
     this.bucket = server.limiter.isExempt(this.remoteAddress) ? undefined : new TokenBucket(limits.read_rate, limits.read_burst);
-    this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
-    const stream = this;
     this.sasl = new SaslNegotiation(server, {
-      get host() {
-        return stream.host;
-      },
+      host: () => this.host,
       transport,
-      get log() {
-        return stream.log;
-      },
+      log: () => this.log,
       write: (el) => this.writeElement(el),
       tooManyFailures: () => this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts')),
       succeeded: (username) => this.authSucceeded(username),
@@ -756,6 +751,7 @@ export class C2sStream implements SessionOutput {
 
   /** Server shutdown: the error, then wait (briefly) for the socket to close. */
   shutdown(error: StreamError): Promise<void> {
+    this.closedPromise ??= this.phase === 'closed' ? Promise.resolve() : new Promise((resolve) => (this.resolveClosed = resolve));
     this.fail(error);
     return this.closedPromise;
   }
@@ -812,7 +808,7 @@ export class C2sStream implements SessionOutput {
     this.server.streams.delete(this);
     this.endSession();
     this.logInfo({ reason: this.closeReason }, 'connection closed');
-    this.resolveClosed();
+    this.resolveClosed?.();
   }
 
   /** The connection is done: a clean end closes the session, a lost connection may hibernate it. */
