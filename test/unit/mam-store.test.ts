@@ -3,11 +3,9 @@
 // filters, and an old database brought up to date.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../storage/sqlite.js';
+import { tempDatabase } from '../helpers/temp-database.js';
 
 function memoryArchive(t: { after(fn: () => unknown): void }) {
   const store = new SqliteStore({ path: ':memory:' });
@@ -83,9 +81,7 @@ describe('storage: archive keys and JID ranges', () => {
   });
 
   test('group commit: appends of one event-loop turn → one transaction, committed once, visible to other connections only then', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-mam-store-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'batch.sqlite');
+    const path = tempDatabase(t, 'batch.sqlite');
     const store = new SqliteStore({ path });
     t.after(() => store.close());
     const archive = store.archive<string>('localhost', 'mam', 'messages');
@@ -107,9 +103,7 @@ describe('storage: archive keys and JID ranges', () => {
   });
 
   test('a version 2 database → migrated: bare JIDs filled in for the old items, so withBare finds them', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-mam-store-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'v2.sqlite');
+    const path = tempDatabase(t, 'v2.sqlite');
     const first = new SqliteStore({ path });
     const old = first.archive<string>('localhost', 'mam', 'messages');
     await old.append('juliet', 'full', { with: 'romeo@localhost/orchard', key: 'a' });
@@ -131,9 +125,7 @@ describe('storage: archive keys and JID ranges', () => {
   });
 
   test('a version 1 database (before MAM) → migrated: old items kept without keys, new ones with', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-mam-store-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'old.sqlite');
+    const path = tempDatabase(t, 'old.sqlite');
     const old = new Database(path);
     old.exec(`CREATE TABLE archive (id INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL, module TEXT NOT NULL, store TEXT NOT NULL,
       owner TEXT NOT NULL, stamp INTEGER NOT NULL, with_jid TEXT, value TEXT NOT NULL);

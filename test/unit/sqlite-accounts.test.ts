@@ -1,19 +1,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SqliteStore } from '../../storage/sqlite.js';
+import { tempDatabase } from '../helpers/temp-database.js';
 import { deriveScramCredentials } from '../../server/sasl/scram.js';
 
 const creds = (password: string) => ({ sha1: deriveScramCredentials('sha1', password, undefined, 16) });
 
 describe('storage: account cache', () => {
   test('another process writing the database (the CLI) is seen at once: created, changed, deleted', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const server = new SqliteStore({ path: join(dir, 'h.sqlite') });
-    const cli = new SqliteStore({ path: join(dir, 'h.sqlite') });
+    const path = tempDatabase(t);
+    const server = new SqliteStore({ path });
+    const cli = new SqliteStore({ path });
     t.after(async () => {
       await server.close();
       await cli.close();
@@ -42,9 +39,7 @@ describe('storage: account cache', () => {
 
 describe('storage: account deletion', () => {
   test("deleting an account removes its items from every archive store, also one this process never opened, and no one else's", async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'h.sqlite');
+    const path = tempDatabase(t);
     const server = new SqliteStore({ path });
     await server.accounts.create('localhost', 'romeo', creds('one'));
     await server.archive<string>('localhost', 'mam', 'messages').append('romeo', 'archived');
@@ -64,9 +59,7 @@ describe('storage: account deletion', () => {
 
 describe('storage: account announcements (CLI → running server)', () => {
   test('what one process announces another reads in order after the id it has seen; day-old ones are dropped', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-announce-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'h.sqlite');
+    const path = tempDatabase(t);
     const server = new SqliteStore({ path });
     t.after(() => server.close());
     const start = await server.accounts.lastAnnouncementId();

@@ -3,18 +3,11 @@
 // worker thread (storage/checkpointer.ts) rather than inside its commits.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../storage/sqlite.js';
-
-function tempDatabase(t: { after(fn: () => unknown): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-commits-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 'h.sqlite');
-}
+import { tempDatabase } from '../helpers/temp-database.js';
 
 /** Rows another connection (another process, e.g. `herald export`) sees: only committed ones. */
 /** Rows of `table` another connection sees, e.g. `kv WHERE module = 'push'`. */
